@@ -1,0 +1,29 @@
+//! keel-testkit: what keel's tests share.
+//!
+//! - [`backend`]: the real services a test needs, from `KEEL_TEST_ETCD`, `KEEL_TEST_REDIS`,
+//!   `KEEL_TEST_POSTGRES`, `KEEL_TEST_MYSQL`, `KEEL_TEST_KAFKA` (printed by
+//!   `scripts/services.sh`). Without the variable a test is skipped with a printed reason —
+//!   except under `CI=true`, where a missing backend fails the test: CI never skips silently.
+//! - [`Namespace`]: a unique name per test, used as key prefix, database name or topic, so
+//!   tests can run in parallel against one server.
+//! - [`eventually`]: poll a condition with a deadline instead of sleeping.
+//!
+//! ```
+//! use keel_testkit::{Backend, backend};
+//!
+//! // In a test: `let Some(url) = backend(Backend::Redis) else { return };`
+//! if let Some(url) = backend(Backend::Redis) {
+//!     assert!(url.starts_with("redis://"));
+//! }
+//! ```
+//!
+//! Contract suites (one per provider, instantiated for every backend) are added here by the
+//! crates that define those providers.
+
+mod backends;
+mod namespace;
+mod poll;
+
+pub use backends::{Backend, backend, is_ci};
+pub use namespace::Namespace;
+pub use poll::{eventually, eventually_async};
