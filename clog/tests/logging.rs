@@ -19,7 +19,7 @@ fn file_config(dir: &std::path::Path, format: Format, level: &str) -> Config {
 
 fn json_lines(dir: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("keel.log"))
-        .unwrap()
+        .expect("the log file exists")
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
         .collect()

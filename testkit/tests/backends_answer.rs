@@ -12,7 +12,7 @@ fn host_port(url: &str) -> String {
     let first = url.split(',').next().unwrap_or(url);
     let rest = first.split_once("://").map_or(first, |(_, r)| r);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    rest.split(['/', '?']).next().unwrap().to_owned()
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
 }
 
 async fn connect(url: &str) -> TcpStream {
@@ -28,7 +28,7 @@ async fn read_some(stream: &mut TcpStream, at_least: usize) -> Vec<u8> {
     tokio::time::timeout(Duration::from_secs(5), async {
         let mut chunk = [0u8; 1024];
         while buf.len() < at_least {
-            let n = stream.read(&mut chunk).await.unwrap();
+            let n = stream.read(&mut chunk).await.expect("reading the answer");
             assert!(n > 0, "connection closed after {} bytes", buf.len());
             buf.extend_from_slice(&chunk[..n]);
         }
