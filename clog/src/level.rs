@@ -8,6 +8,12 @@ use crate::{Error, Result};
 
 type Reload = dyn Fn(EnvFilter) -> std::result::Result<(), String> + Send + Sync;
 
+/// Checks a level or filter directive without applying it (used by config watches to reject a
+/// bad level before it replaces a good one).
+pub fn validate_level(directive: &str) -> Result<()> {
+    parse_filter(directive).map(|_| ())
+}
+
 pub(crate) fn parse_filter(directive: &str) -> Result<EnvFilter> {
     if directive.trim().is_empty() {
         return Err(Error::InvalidLevel {

@@ -45,7 +45,7 @@ pub use config::{Config, Format, OtlpConfig, Output};
 pub use context::Context;
 pub use env::Env;
 pub use error::{Error, Result};
-pub use level::LevelHandle;
+pub use level::{LevelHandle, validate_level};
 pub use logger::{Logger, SPAN_TARGET};
 pub use propagation::{Carrier, TIMEOUT_HEADER, TRACEPARENT_HEADER, extract, inject};
 pub use telemetry::{Telemetry, init};

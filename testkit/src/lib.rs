@@ -21,6 +21,13 @@
 //! crates that define those providers.
 
 mod backends;
+/// Contract suites, one per provider, run against every backend of that provider.
+// Contract cases are test code: a panic is how they report a failure.
+#[allow(clippy::unwrap_used)]
+pub mod contracts {
+    #[cfg(feature = "coord")]
+    pub mod coord;
+}
 mod namespace;
 mod poll;
 
