@@ -143,6 +143,12 @@ impl Drop for Lease {
     }
 }
 
+/// Keeps the lease alive every TTL/3 and reports its loss.
+///
+/// Loss by lost connection is reported **before** the store can expire the lease: the store's
+/// deadline is at least (send time of the last successful keep-alive) + TTL, and the holder is
+/// told at that instant minus a safety margin (TTL/10, at least 100 ms). So a holder that stops
+/// using the guarded resource when told (uid stops issuing ids) never overlaps with a successor.
 async fn keep_alive(
     backend: Arc<dyn Backend>,
     id: LeaseId,
@@ -151,44 +157,43 @@ async fn keep_alive(
     stop: CancellationToken,
 ) {
     let interval = (ttl / 3).max(Duration::from_millis(300));
-    let mut last_ok = Instant::now();
+    let margin = (ttl / 10).max(Duration::from_millis(100));
+    // The grant itself was sent just before this task started.
+    let mut safe_until = Instant::now() + ttl - margin;
     let mut wait = interval;
+    let lost = |reason| {
+        let _ = state.send(LeaseState::Lost(reason));
+    };
     loop {
         tokio::select! {
-            _ = stop.cancelled() => {
-                let _ = state.send(LeaseState::Lost(LeaseLoss::Revoked));
-                return;
+            _ = stop.cancelled() => return lost(LeaseLoss::Revoked),
+            _ = tokio::time::sleep_until(safe_until) => {
+                tracing::warn!(lease = format_args!("{id:x}"), ?ttl, "no keep-alive confirmed within the TTL; lease lost");
+                return lost(LeaseLoss::ConnectionLost);
             }
             _ = tokio::time::sleep(wait) => {}
         }
-        let attempt = tokio::time::timeout(interval, backend.lease_keep_alive(id)).await;
+        let sent = Instant::now();
+        let attempt = tokio::select! {
+            _ = stop.cancelled() => return lost(LeaseLoss::Revoked),
+            _ = tokio::time::sleep_until(safe_until) => {
+                tracing::warn!(lease = format_args!("{id:x}"), ?ttl, "no keep-alive confirmed within the TTL; lease lost");
+                return lost(LeaseLoss::ConnectionLost);
+            }
+            attempt = tokio::time::timeout(interval, backend.lease_keep_alive(id)) => attempt,
+        };
         match attempt {
             Ok(Ok(Some(_))) => {
-                last_ok = Instant::now();
+                safe_until = sent + ttl - margin;
                 wait = interval;
             }
             Ok(Ok(None)) => {
                 tracing::warn!(lease = format_args!("{id:x}"), "lease expired");
-                let _ = state.send(LeaseState::Lost(LeaseLoss::Expired));
-                return;
+                return lost(LeaseLoss::Expired);
             }
-            Ok(Err(Error::Closed)) => {
-                let _ = state.send(LeaseState::Lost(LeaseLoss::Revoked));
-                return;
-            }
-            Ok(Err(_)) | Err(_) => {
-                if last_ok.elapsed() >= ttl {
-                    tracing::warn!(
-                        lease = format_args!("{id:x}"),
-                        ?ttl,
-                        "no keep-alive succeeded for a whole TTL; lease lost"
-                    );
-                    let _ = state.send(LeaseState::Lost(LeaseLoss::ConnectionLost));
-                    return;
-                }
-                // Retry soon: a keep-alive must land before the TTL runs out.
-                wait = Duration::from_millis(200);
-            }
+            Ok(Err(Error::Closed)) => return lost(LeaseLoss::Revoked),
+            // Retry soon: a keep-alive must land before the TTL runs out.
+            Ok(Err(_)) | Err(_) => wait = Duration::from_millis(200),
         }
     }
 }

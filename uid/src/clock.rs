@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A wall clock in milliseconds since the Unix epoch. Injected so that tests can move time
 /// forwards and backwards.
-pub trait Clock: Send + Sync + 'static {
+pub trait Clock: Send + Sync + Clone + 'static {
     /// Milliseconds since 1970-01-01T00:00:00Z.
     fn now_unix_ms(&self) -> u64;
 }

@@ -24,6 +24,43 @@ pub struct Config {
     /// How far the clock may step back before `next_id` fails instead of waiting.
     #[serde(with = "humantime_serde")]
     pub max_clock_backward: Duration,
+    /// Take the worker id from keel-coord instead of `worker_id` (feature `coord`, and
+    /// `Options::coord`): the smallest free id in `0..max_workers`, held under a lease.
+    #[serde(default)]
+    pub coord_worker: Option<CoordWorker>,
+}
+
+/// Worker-id allocation through keel-coord.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordWorker {
+    /// The id space's name: processes issuing ids together use the same one.
+    pub service: String,
+    /// How many worker ids exist (at most 1024).
+    #[serde(default = "default_max_workers")]
+    pub max_workers: u16,
+    /// The lease TTL: a dead process's id is free again after it.
+    #[serde(with = "humantime_serde", default = "default_lease_ttl")]
+    pub lease_ttl: Duration,
+}
+
+fn default_max_workers() -> u16 {
+    MAX_WORKER_ID + 1
+}
+
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl CoordWorker {
+    /// Allocation under `service` with 1024 ids and a 10 s lease.
+    pub fn new(service: impl Into<String>) -> Self {
+        CoordWorker {
+            service: service.into(),
+            max_workers: default_max_workers(),
+            lease_ttl: default_lease_ttl(),
+        }
+    }
 }
 
 impl Config {
@@ -38,6 +75,7 @@ impl Config {
                 Env::Development => Duration::from_millis(100),
                 Env::Production => Duration::from_millis(10),
             },
+            coord_worker: None,
         }
     }
 
@@ -62,6 +100,27 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "epoch is in the future; ids cannot be issued before it".into(),
             ));
+        }
+        if let Some(worker) = &self.coord_worker {
+            if !cfg!(feature = "coord") {
+                return Err(Error::InvalidConfig(
+                    "coord_worker is set but keel-uid was built without its `coord` feature".into(),
+                ));
+            }
+            if worker.max_workers == 0 || worker.max_workers > MAX_WORKER_ID + 1 {
+                return Err(Error::InvalidConfig(format!(
+                    "coord_worker.max_workers {} must be in 1..=1024",
+                    worker.max_workers
+                )));
+            }
+            if worker.lease_ttl < Duration::from_secs(1)
+                || worker.lease_ttl > Duration::from_secs(300)
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "coord_worker.lease_ttl {:?} must be between 1s and 5m",
+                    worker.lease_ttl
+                )));
+            }
         }
         if self.max_clock_backward > Duration::from_secs(10) {
             return Err(Error::InvalidConfig(format!(

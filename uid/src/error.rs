@@ -42,6 +42,15 @@ pub enum Error {
         /// Milliseconds since the epoch.
         elapsed_ms: u64,
     },
+    /// No valid worker id is held right now: the coord lease holding it was lost. Ids resume
+    /// once a new worker id is acquired (in the background); retry later.
+    #[error(
+        "no valid worker id: the coord lease holding it was lost; ids resume when a new one is held"
+    )]
+    NoWorkerId,
+    /// Acquiring a worker id through coord failed.
+    #[error("acquiring a worker id through coord: {0}")]
+    Coord(String),
     /// The generator was closed.
     #[error("the id generator is closed")]
     Closed,

@@ -29,13 +29,15 @@
 
 mod clock;
 mod config;
+#[cfg(feature = "coord")]
+mod coord_worker;
 mod error;
 mod provider;
 mod snowflake;
 mod uuid_v7;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, DEFAULT_EPOCH_UNIX_MS};
+pub use config::{Config, CoordWorker, DEFAULT_EPOCH_UNIX_MS};
 pub use error::{Error, Result};
 pub use provider::{Options, Provider, new, with_clock};
 pub use snowflake::{

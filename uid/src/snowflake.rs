@@ -147,6 +147,20 @@ impl<C: Clock> Snowflake<C> {
         }
     }
 
+    /// The last issued `(ms << 12) | sequence`, to hand to a successor generator.
+    pub(crate) fn last_state(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Makes every id of this generator come from a later millisecond than `state` (the last
+    /// state of a predecessor with another worker id), so ids keep increasing across a change
+    /// of worker id.
+    pub(crate) fn resume_after(&self, state: u64) {
+        let next_ms = (state >> SEQUENCE_BITS) + 1;
+        self.last
+            .fetch_max((next_ms << SEQUENCE_BITS) | MAX_SEQUENCE, Ordering::AcqRel);
+    }
+
     /// Splits an id into its fields (using this generator's epoch).
     pub fn decompose(&self, id: u64) -> SnowflakeParts {
         decompose(self.epoch_ms, id)

@@ -94,14 +94,16 @@ async fn close_is_idempotent_and_stops_issuing() {
     assert!(matches!(ids.next_uuid(), Err(Error::Closed)));
 }
 
-#[test]
-fn injected_clock_reaches_the_provider() {
+#[tokio::test]
+async fn injected_clock_reaches_the_provider() {
     let clock = ManualClock::new(keel_uid::DEFAULT_EPOCH_UNIX_MS + 42);
     let mut config = Config::for_env(Env::Production);
     config.worker_id = 12;
-    let ids = keel_uid::with_clock(config, Options::default(), clock).unwrap();
+    let ids = keel_uid::with_clock(config, Options::default(), clock)
+        .await
+        .unwrap();
     let parts = ids.decompose(ids.next_id().unwrap());
     assert_eq!(parts.unix_ms, keel_uid::DEFAULT_EPOCH_UNIX_MS + 42);
     assert_eq!(parts.worker_id, 12);
-    assert_eq!(ids.worker_id(), 12);
+    assert_eq!(ids.worker_id(), Some(12));
 }

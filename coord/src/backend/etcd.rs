@@ -256,25 +256,22 @@ impl Backend for EtcdBackend {
     }
 
     async fn lease_keep_alive(&self, lease: LeaseId) -> Result<Option<i64>> {
-        let (mut keeper, mut stream) = self
-            .client()
-            .lease_keep_alive(lease)
-            .await
-            .map_err(|e| unavailable("lease keep-alive", e))?;
-        keeper
-            .keep_alive()
-            .await
-            .map_err(|e| unavailable("lease keep-alive", e))?;
-        match stream
-            .message()
-            .await
-            .map_err(|e| unavailable("lease keep-alive", e))?
-        {
-            Some(resp) if resp.ttl() > 0 => Ok(Some(resp.ttl())),
-            Some(_) => Ok(None),
-            None => Err(Error::Unavailable(
+        let attempt = async {
+            let (mut keeper, mut stream) = self.client().lease_keep_alive(lease).await?;
+            keeper.keep_alive().await?;
+            stream.message().await
+        };
+        match attempt.await {
+            Ok(Some(resp)) if resp.ttl() > 0 => Ok(Some(resp.ttl())),
+            Ok(Some(_)) => Ok(None),
+            Ok(None) => Err(Error::Unavailable(
                 "etcd closed the keep-alive stream".into(),
             )),
+            // etcd answers a keep-alive for a revoked or expired lease with "lease not found".
+            Err(e) => match unavailable("lease keep-alive", e) {
+                Error::LeaseNotFound(_) => Ok(None),
+                other => Err(other),
+            },
         }
     }
 

@@ -94,6 +94,8 @@ struct State {
     leases: HashMap<LeaseId, LeaseEntry>,
     expiries: BTreeSet<(Instant, LeaseId)>,
     next_lease: LeaseId,
+    /// Set by `disconnect_watches`: new watches fail as if the store were unreachable.
+    watches_refused: bool,
 }
 
 impl Inner {
@@ -124,6 +126,7 @@ impl StandaloneStore {
                     leases: HashMap::new(),
                     expiries: BTreeSet::new(),
                     next_lease: 0x1000,
+                    watches_refused: false,
                 }),
                 expiry_changed: Arc::new(Notify::new()),
                 history_limit: history_limit.max(100),
@@ -137,14 +140,22 @@ impl StandaloneStore {
         self.inner.lock().revision
     }
 
-    /// Cuts every open watch as a dropped connection would. Watches made through a provider
-    /// resume from their last revision; used to test that behaviour.
+    /// Simulates a watch outage: cuts every open watch as a dropped connection would, and
+    /// refuses new ones until [`StandaloneStore::reconnect_watches`]. Watches made through a
+    /// provider keep retrying and resume from their last revision (or re-sync if that revision
+    /// was compacted meanwhile). For testing components built on coord.
     pub fn disconnect_watches(&self) {
         let mut state = self.inner.lock();
+        state.watches_refused = true;
         for w in state.watchers.drain(..) {
             let _ =
                 w.tx.try_send(RawWatch::Broken("disconnected by the store".into()));
         }
+    }
+
+    /// Ends the outage started by [`StandaloneStore::disconnect_watches`].
+    pub fn reconnect_watches(&self) {
+        self.inner.lock().watches_refused = false;
     }
 
     fn ensure_expiry_task(&self) {
@@ -439,6 +450,11 @@ impl Backend for StandaloneStore {
         start_revision: i64,
     ) -> Result<mpsc::Receiver<RawWatch>> {
         let mut state = self.state()?;
+        if state.watches_refused {
+            return Err(Error::Unavailable(
+                "watches are disconnected (simulated outage)".into(),
+            ));
+        }
         if start_revision <= state.compact_revision {
             let (tx, rx) = mpsc::channel(1);
             let _ = tx.try_send(RawWatch::Compacted(state.compact_revision));
