@@ -25,6 +25,8 @@ mod backends;
 // Contract cases are test code: a panic is how they report a failure.
 #[allow(clippy::unwrap_used)]
 pub mod contracts {
+    #[cfg(feature = "cache")]
+    pub mod cache;
     #[cfg(feature = "coord")]
     pub mod coord;
 }
