@@ -115,14 +115,19 @@ impl Lease {
 
     /// Stops the keep-alive and revokes the lease; its keys are deleted. Idempotent.
     pub async fn revoke(&self) -> Result<()> {
-        if self.stop.is_cancelled() {
-            return Ok(());
+        if !self.stop.is_cancelled() {
+            self.stop.cancel();
+            match self.backend.lease_revoke(self.id).await {
+                Ok(()) | Err(Error::LeaseNotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
         }
-        self.stop.cancel();
-        match self.backend.lease_revoke(self.id).await {
-            Ok(()) | Err(Error::LeaseNotFound(_)) => Ok(()),
-            Err(err) => Err(err),
-        }
+        // The keep-alive task publishes `Lost(Revoked)` as it stops; return only once it has,
+        // so `state()` right after `revoke()` is never `Alive`. (The task always publishes a
+        // loss before it ends, so this cannot wait for ever.)
+        let mut state = self.state.clone();
+        let _ = state.wait_for(|s| *s != LeaseState::Alive).await;
+        Ok(())
     }
 }
 

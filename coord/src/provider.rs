@@ -170,6 +170,30 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Arc<dyn
     }))
 }
 
+/// Which failures a call may retry on its own.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// Reads: repeating them changes nothing, so any unavailability is retried.
+    Idempotent,
+    /// Writes: retried only when the request provably never reached the store (the connection
+    /// was refused), so a write is never applied twice behind the caller's back.
+    IfNotSent,
+}
+
+impl Retry {
+    fn allows(self, err: &Error) -> bool {
+        let Error::Unavailable(text) = err else {
+            return false;
+        };
+        match self {
+            Retry::Idempotent => true,
+            Retry::IfNotSent => {
+                text.contains("tcp connect error") || text.contains("onnection refused")
+            }
+        }
+    }
+}
+
 struct Coord {
     backend: Arc<dyn Backend>,
     namespace: Namespace,
@@ -182,15 +206,32 @@ struct Coord {
 
 impl Coord {
     /// Runs one backend call under the context's deadline (capped by the request timeout).
-    async fn call<T>(
-        &self,
-        ctx: &Context,
-        fut: impl Future<Output = Result<T>> + Send,
-    ) -> Result<T> {
+    /// Runs one backend call under the context's deadline (capped by the request timeout),
+    /// retrying while the backend is unavailable as `retry` allows — e.g. a request routed to
+    /// an etcd member that just restarted, before the client notices the new connection.
+    async fn call<T, F, Fut>(&self, ctx: &Context, retry: Retry, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T>> + Send,
+        T: Send,
+    {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        ctx.with_timeout(self.request_timeout).run(fut).await?
+        let attempts = async {
+            let mut wait = Duration::from_millis(20);
+            loop {
+                match op().await {
+                    Err(err) if retry.allows(&err) => {
+                        tracing::debug!(ns = self.logger.namespace(), %err, ?wait, "coord backend unavailable; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_millis(500));
+                    }
+                    outcome => return outcome,
+                }
+            }
+        };
+        ctx.with_timeout(self.request_timeout).run(attempts).await?
     }
 
     fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -215,14 +256,16 @@ impl Provider for Coord {
     async fn get(&self, ctx: &Context, key: &str) -> Result<Option<KeyValue>> {
         let full = self.namespace.full(key)?;
         Ok(self
-            .call(ctx, self.backend.get(&full))
+            .call(ctx, Retry::Idempotent, || self.backend.get(&full))
             .await?
             .map(|kv| self.strip(kv)))
     }
 
     async fn list(&self, ctx: &Context, prefix: &str) -> Result<Listing> {
         let full = self.namespace.full(prefix)?;
-        let listing = self.call(ctx, self.backend.range(&full)).await?;
+        let listing = self
+            .call(ctx, Retry::Idempotent, || self.backend.range(&full))
+            .await?;
         Ok(Listing {
             kvs: listing.kvs.into_iter().map(|kv| self.strip(kv)).collect(),
             revision: listing.revision,
@@ -238,13 +281,16 @@ impl Provider for Coord {
     ) -> Result<i64> {
         let full = self.namespace.full(key)?;
         self.check_value(key, &value)?;
-        self.call(ctx, self.backend.put(&full, value, lease.unwrap_or(0)))
-            .await
+        self.call(ctx, Retry::IfNotSent, || {
+            self.backend.put(&full, value.clone(), lease.unwrap_or(0))
+        })
+        .await
     }
 
     async fn delete(&self, ctx: &Context, key: &str) -> Result<Option<i64>> {
         let full = self.namespace.full(key)?;
-        self.call(ctx, self.backend.delete(&full)).await
+        self.call(ctx, Retry::IfNotSent, || self.backend.delete(&full))
+            .await
     }
 
     async fn compare_and_set(
@@ -262,7 +308,9 @@ impl Provider for Coord {
             lease: lease.unwrap_or(0),
         };
         match self
-            .call(ctx, self.backend.compare_and_swap(&full, expect, op))
+            .call(ctx, Retry::IfNotSent, || {
+                self.backend.compare_and_swap(&full, expect, op.clone())
+            })
             .await?
         {
             Ok(revision) => Ok(revision),
@@ -278,10 +326,9 @@ impl Provider for Coord {
         let full = self.namespace.full(key)?;
         let expect = Expect::ModRevision(mod_revision);
         match self
-            .call(
-                ctx,
-                self.backend.compare_and_swap(&full, expect, CasOp::Delete),
-            )
+            .call(ctx, Retry::IfNotSent, || {
+                self.backend.compare_and_swap(&full, expect, CasOp::Delete)
+            })
             .await?
         {
             Ok(revision) => Ok(revision),
@@ -303,7 +350,9 @@ impl Provider for Coord {
         let full = self.namespace.full(key)?;
         let (start_revision, present): (i64, HashSet<String>) = match start {
             StartAt::Now => {
-                let listing = self.call(ctx, self.backend.range(&full)).await?;
+                let listing = self
+                    .call(ctx, Retry::Idempotent, || self.backend.range(&full))
+                    .await?;
                 let present = listing
                     .kvs
                     .into_iter()
@@ -319,7 +368,9 @@ impl Provider for Coord {
             }
             StartAt::Revision(revision) => {
                 let keys = self
-                    .call(ctx, self.backend.keys_at(&full, prefix, revision - 1))
+                    .call(ctx, Retry::Idempotent, || {
+                        self.backend.keys_at(&full, prefix, revision - 1)
+                    })
                     .await?;
                 (revision, keys.into_iter().collect())
             }
@@ -338,19 +389,20 @@ impl Provider for Coord {
 
     async fn grant_lease(&self, ctx: &Context, ttl: Duration) -> Result<Lease> {
         let secs = ttl_seconds(ttl)?;
-        self.call(
-            ctx,
-            Lease::grant(Arc::clone(&self.backend), secs, &self.stop),
-        )
+        self.call(ctx, Retry::IfNotSent, || {
+            Lease::grant(Arc::clone(&self.backend), secs, &self.stop)
+        })
         .await
     }
 
     async fn revoke_lease(&self, ctx: &Context, lease: LeaseId) -> Result<()> {
-        self.call(ctx, self.backend.lease_revoke(lease)).await
+        self.call(ctx, Retry::IfNotSent, || self.backend.lease_revoke(lease))
+            .await
     }
 
     async fn compact(&self, ctx: &Context, revision: i64) -> Result<()> {
-        self.call(ctx, self.backend.compact(revision)).await
+        self.call(ctx, Retry::IfNotSent, || self.backend.compact(revision))
+            .await
     }
 
     fn logger(&self) -> &Logger {
