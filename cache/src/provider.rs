@@ -11,7 +11,7 @@ use crate::backend::Backend;
 use crate::backend::standalone::StandaloneStore;
 use crate::client::Cache;
 use crate::types::{Bucket, KeyTtl, TokenDecision};
-use crate::{Config, Error, Mode, Result};
+use crate::{Config, Mode, Result};
 
 /// Longest key, namespace included.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -161,8 +161,8 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Arc<dyn
         Mode::Distributed => {
             let connect = crate::backend::redis::RedisCache::connect(&config);
             let connected = ctx.run(connect).await.map_err(|e| match e {
-                keel_clog::Error::Cancelled => Error::Cancelled,
-                _ => Error::DeadlineExceeded,
+                keel_clog::Error::Cancelled => crate::Error::Cancelled,
+                _ => crate::Error::DeadlineExceeded,
             })??;
             Arc::new(connected)
         }
