@@ -29,6 +29,8 @@ pub mod contracts {
     pub mod cache;
     #[cfg(feature = "coord")]
     pub mod coord;
+    #[cfg(feature = "db")]
+    pub mod db;
 }
 mod namespace;
 mod poll;
