@@ -31,6 +31,8 @@ pub mod contracts {
     pub mod coord;
     #[cfg(feature = "db")]
     pub mod db;
+    #[cfg(feature = "mq")]
+    pub mod mq;
 }
 mod namespace;
 mod poll;

@@ -1,0 +1,68 @@
+//! What a backend provides: topic administration, produce-and-await, and a raw group consumer.
+//! Retries, dead letters, per-partition ordering, trace propagation and draining shutdown are
+//! written once above it (`consumer.rs`, `provider.rs`).
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::message::{Delivery, Message};
+
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
+pub(crate) mod standalone;
+
+/// A topic and its partition count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The name.
+    pub name: String,
+    /// How many partitions.
+    pub partitions: i32,
+}
+
+/// A record fetched by a raw consumer.
+#[derive(Debug, Clone)]
+pub(crate) struct RawRecord {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+}
+
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    async fn create_topic(&self, name: &str, partitions: i32) -> Result<()>;
+    async fn delete_topic(&self, name: &str) -> Result<()>;
+    async fn list_topics(&self) -> Result<Vec<TopicInfo>>;
+    /// Sends and waits for the broker's acknowledgement.
+    async fn produce(&self, topic: &str, message: Message) -> Result<Delivery>;
+    /// Stores the message right away when the backend can (in process) and returns the
+    /// outcome; `None` means "this backend must await the broker" and the caller uses `produce`.
+    fn produce_now(
+        &self,
+        _topic: &str,
+        _message: &mut Option<Message>,
+    ) -> Option<Result<Delivery>> {
+        None
+    }
+    /// Joins `group` for `topics`.
+    async fn consumer(&self, group: &str, topics: &[String]) -> Result<Box<dyn RawConsumer>>;
+    async fn close(&self);
+}
+
+/// One member of a consumer group.
+#[async_trait]
+pub(crate) trait RawConsumer: Send + Sync {
+    /// The next records (at least one, at most `max`) of partitions this member owns, in
+    /// offset order per partition (waits for one).
+    async fn recv(&self, max: usize) -> Result<Vec<RawRecord>>;
+    /// Marks `offset` processed: the group's committed position becomes `offset + 1`. Ignored
+    /// when the partition is no longer this member's (it was rebalanced away).
+    fn ack(&self, topic: &str, partition: i32, offset: i64);
+    /// Makes the acknowledged offsets durable now.
+    async fn commit(&self) -> Result<()>;
+    /// Leaves the group.
+    async fn close(&self);
+}

@@ -1,0 +1,323 @@
+//! Consumer groups with at-least-once delivery, written once over any backend.
+//!
+//! A fetch task takes records from the backend's group member and hands each partition's records
+//! to that partition's worker, which processes them one at a time (so order within a partition —
+//! within a key — is kept) while different partitions proceed in parallel. A worker:
+//! 1. runs the handler under the Context carried in the message headers (trace id, deadline);
+//! 2. on failure retries with exponential backoff, up to `max_attempts`;
+//! 3. then sends the message to the dead-letter topic (with where it came from and why) and
+//!    only after that is acknowledged goes on — a message is never dropped silently;
+//! 4. acknowledges the offset **only after** the handler succeeded or the dead letter was stored.
+//!
+//! [`Subscription::close`] stops fetching, lets every worker finish the message it is on, commits
+//! and leaves the group. [`Subscription::abort`] stops at once: whatever was not acknowledged is
+//! redelivered to the group.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keel_clog::{Context, Logger};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, RawConsumer, RawRecord};
+use crate::message::{Message, Received, dead_letter_headers};
+use crate::{ConsumerOptions, HandlerError};
+
+/// Records fetched ahead for one partition before fetching pauses.
+const PARTITION_QUEUE: usize = 256;
+/// Most records taken from the backend in one fetch.
+const FETCH_BATCH: usize = 256;
+
+/// Processes messages of a subscription.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one message. `Err` means "not processed": it is retried and eventually
+    /// dead-lettered. `ctx` continues the producer's trace.
+    async fn handle(&self, ctx: &Context, message: &Received) -> Result<(), HandlerError>;
+}
+
+/// A [`Handler`] from an async closure: `handler_fn(|ctx, msg| async move { ... })`.
+pub fn handler_fn<F, Fut>(f: F) -> impl Handler
+where
+    F: Fn(Context, Received) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    struct FnHandler<F>(F);
+    #[async_trait]
+    impl<F, Fut> Handler for FnHandler<F>
+    where
+        F: Fn(Context, Received) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        async fn handle(&self, ctx: &Context, message: &Received) -> Result<(), HandlerError> {
+            (self.0)(ctx.clone(), message.clone()).await
+        }
+    }
+    FnHandler(f)
+}
+
+/// A running subscription. Close it to drain; dropping it aborts.
+pub struct Subscription {
+    stop: CancellationToken,
+    abort: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// Stops fetching, waits for each in-flight message to finish (handled, retried out or
+    /// dead-lettered), commits and leaves the group. Idempotent.
+    pub async fn close(&self) {
+        self.stop.cancel();
+        let task = self.task.lock().await.take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops now, without waiting for handlers: unacknowledged messages are redelivered to the
+    /// group (as after a crash).
+    pub async fn abort(&self) {
+        self.abort.cancel();
+        self.stop.cancel();
+        let task = self.task.lock().await.take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.abort.cancel();
+        self.stop.cancel();
+    }
+}
+
+pub(crate) struct SubscriptionSpec {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) raw: Box<dyn RawConsumer>,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) options: ConsumerOptions,
+    pub(crate) logger: Logger,
+    pub(crate) provider_stop: CancellationToken,
+}
+
+pub(crate) fn spawn(
+    spec: SubscriptionSpec,
+    tracker: &tokio_util::task::TaskTracker,
+) -> Subscription {
+    let stop = spec.provider_stop.child_token();
+    let abort = CancellationToken::new();
+    let task = tracker.spawn(run(spec, stop.clone(), abort.clone()));
+    Subscription {
+        stop,
+        abort,
+        task: Mutex::new(Some(task)),
+    }
+}
+
+async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: CancellationToken) {
+    let raw: Arc<dyn RawConsumer> = Arc::from(spec.raw);
+    let worker = Arc::new(Worker {
+        backend: spec.backend,
+        raw: Arc::clone(&raw),
+        handler: spec.handler,
+        options: spec.options,
+        logger: spec.logger,
+        abort: abort.clone(),
+    });
+    let mut partitions: HashMap<(String, i32), (mpsc::Sender<RawRecord>, JoinHandle<()>)> =
+        HashMap::new();
+    loop {
+        let records = tokio::select! {
+            _ = stop.cancelled() => break,
+            records = raw.recv(FETCH_BATCH) => records,
+        };
+        match records {
+            Ok(records) => {
+                for record in records {
+                    let key = (record.topic.clone(), record.partition);
+                    let (tx, _) = partitions.entry(key).or_insert_with(|| {
+                        let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
+                        let task = tokio::spawn(Arc::clone(&worker).drain(rx));
+                        (tx, task)
+                    });
+                    // A full queue (a slow or retrying partition) pauses fetching:
+                    // backpressure instead of unbounded buffering.
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tx.send(record) => {}
+                    }
+                }
+                if stop.is_cancelled() {
+                    break;
+                }
+            }
+            Err(crate::Error::Closed) => break,
+            Err(err) => {
+                tracing::warn!(ns = worker.logger.namespace(), %err, "fetching failed; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    }
+    // Workers finish the message they are on; queued ones stay unacknowledged (redelivered).
+    for (_, (tx, task)) in partitions {
+        drop(tx);
+        if abort.is_cancelled() {
+            task.abort();
+        }
+        let _ = task.await;
+    }
+    if !abort.is_cancelled()
+        && let Err(err) = raw.commit().await
+    {
+        tracing::warn!(ns = worker.logger.namespace(), %err, "final commit failed; uncommitted messages will be redelivered");
+    }
+    raw.close().await;
+}
+
+struct Worker {
+    backend: Arc<dyn Backend>,
+    raw: Arc<dyn RawConsumer>,
+    handler: Arc<dyn Handler>,
+    options: ConsumerOptions,
+    logger: Logger,
+    abort: CancellationToken,
+}
+
+impl Worker {
+    async fn drain(self: Arc<Self>, mut records: mpsc::Receiver<RawRecord>) {
+        while let Some(record) = records.recv().await {
+            if self.abort.is_cancelled() {
+                return;
+            }
+            self.process(record).await;
+            // After a close, only the message in hand is finished.
+            if records.is_closed() {
+                return;
+            }
+        }
+    }
+
+    async fn process(&self, record: RawRecord) {
+        let ctx = keel_clog::extract(&record.headers);
+        let mut received = Received {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key,
+            payload: record.payload,
+            headers: record.headers,
+            attempt: 0,
+        };
+        let mut backoff = self.options.initial_backoff;
+        loop {
+            received.attempt += 1;
+            let span = self.logger.span(&ctx, "handle");
+            let outcome = {
+                use tracing::Instrument;
+                self.handler.handle(&ctx, &received).instrument(span).await
+            };
+            match outcome {
+                Ok(()) => break,
+                Err(err)
+                    if received.attempt < self.options.max_attempts
+                        || self.options.dead_letter_topic.is_none() =>
+                {
+                    tracing::warn!(
+                        ns = self.logger.namespace(),
+                        trace_id = %ctx.trace_id(),
+                        topic = received.topic,
+                        partition = received.partition,
+                        offset = received.offset,
+                        attempt = received.attempt,
+                        %err,
+                        ?backoff,
+                        "handler failed; retrying"
+                    );
+                    tokio::select! {
+                        _ = self.abort.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                }
+                Err(err) => {
+                    if !self.dead_letter(&ctx, &received, &err.to_string()).await {
+                        return; // aborted: the message stays unacknowledged
+                    }
+                    break;
+                }
+            }
+        }
+        self.raw
+            .ack(&received.topic, received.partition, received.offset);
+    }
+
+    /// Stores the message in the dead-letter topic, retrying until it is stored (or the
+    /// subscription is aborted: then false, and the message is redelivered later).
+    async fn dead_letter(&self, ctx: &Context, received: &Received, error: &str) -> bool {
+        let Some(topic) = self.options.dead_letter_for(&received.topic) else {
+            return true;
+        };
+        let mut headers = received.headers.clone();
+        for (name, value) in [
+            (dead_letter_headers::TOPIC, received.topic.clone()),
+            (
+                dead_letter_headers::PARTITION,
+                received.partition.to_string(),
+            ),
+            (dead_letter_headers::OFFSET, received.offset.to_string()),
+            (dead_letter_headers::ATTEMPTS, received.attempt.to_string()),
+            (
+                dead_letter_headers::ERROR,
+                error.chars().take(1024).collect(),
+            ),
+        ] {
+            headers.push((name.to_owned(), value.into_bytes()));
+        }
+        let message = Message {
+            key: received.key.clone(),
+            payload: received.payload.clone(),
+            headers,
+        };
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.backend.produce(&topic, message.clone()).await {
+                Ok(delivery) => {
+                    tracing::error!(
+                        ns = self.logger.namespace(),
+                        trace_id = %ctx.trace_id(),
+                        topic = received.topic,
+                        offset = received.offset,
+                        attempts = received.attempt,
+                        dead_letter = delivery.topic,
+                        error,
+                        "message dead-lettered"
+                    );
+                    return true;
+                }
+                Err(err) => {
+                    tracing::warn!(ns = self.logger.namespace(), %err, dead_letter = topic, "storing a dead letter failed; retrying");
+                    tokio::select! {
+                        _ = self.abort.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
