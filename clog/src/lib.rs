@@ -47,6 +47,6 @@ pub use env::Env;
 pub use error::{Error, Result};
 pub use level::{LevelHandle, validate_level};
 pub use logger::{Logger, SPAN_TARGET};
-pub use propagation::{Carrier, TIMEOUT_HEADER, TRACEPARENT_HEADER, extract, inject};
+pub use propagation::{Extractor, Injector, TIMEOUT_HEADER, TRACEPARENT_HEADER, extract, inject};
 pub use telemetry::{Telemetry, init};
 pub use trace_id::{SpanId, TraceId, TraceParent};

@@ -14,20 +14,26 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// The header carrying the caller's remaining time budget in milliseconds.
 pub const TIMEOUT_HEADER: &str = "keel-timeout-ms";
 
-/// Something headers can be written to and read from: HTTP header maps, Kafka record
-/// headers, plain maps. Implement it for your own carrier to use [`inject`] and [`extract`].
-pub trait Carrier {
+/// Headers a [`Context`] can be read from: HTTP header maps, Kafka record headers, plain maps.
+/// Implement it for your own carrier to use [`extract`].
+pub trait Extractor {
     /// The value of `key` if present and valid UTF-8 (keys are lowercase).
     fn get_header(&self, key: &str) -> Option<&str>;
+}
+
+/// Headers a [`Context`] can be written to. Implement it for your own carrier to use [`inject`].
+pub trait Injector {
     /// Sets `key` to `value`, replacing any previous value.
     fn set_header(&mut self, key: &str, value: String);
 }
 
-impl Carrier for http::HeaderMap {
+impl Extractor for http::HeaderMap {
     fn get_header(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(|v| v.to_str().ok())
     }
+}
 
+impl Injector for http::HeaderMap {
     fn set_header(&mut self, key: &str, value: String) {
         if let (Ok(name), Ok(value)) = (
             http::HeaderName::from_bytes(key.as_bytes()),
@@ -38,25 +44,36 @@ impl Carrier for http::HeaderMap {
     }
 }
 
-impl Carrier for HashMap<String, String> {
+impl Extractor for HashMap<String, String> {
     fn get_header(&self, key: &str) -> Option<&str> {
         self.get(key).map(String::as_str)
     }
+}
 
+impl Injector for HashMap<String, String> {
     fn set_header(&mut self, key: &str, value: String) {
         self.insert(key.to_owned(), value);
     }
 }
 
-/// Message headers as an ordered list of byte values (the shape of Kafka record headers).
-impl Carrier for Vec<(String, Vec<u8>)> {
+/// Message headers as an ordered list of byte values (the shape of Kafka record headers); the
+/// last value of a repeated header wins.
+impl Extractor for [(String, Vec<u8>)] {
     fn get_header(&self, key: &str) -> Option<&str> {
         self.iter()
             .rev()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
+}
 
+impl Extractor for Vec<(String, Vec<u8>)> {
+    fn get_header(&self, key: &str) -> Option<&str> {
+        self.as_slice().get_header(key)
+    }
+}
+
+impl Injector for Vec<(String, Vec<u8>)> {
     fn set_header(&mut self, key: &str, value: String) {
         self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
         self.push((key.to_owned(), value.into_bytes()));
@@ -64,7 +81,7 @@ impl Carrier for Vec<(String, Vec<u8>)> {
 }
 
 /// Writes the context's trace and remaining time budget into `carrier`.
-pub fn inject(ctx: &Context, carrier: &mut impl Carrier) {
+pub fn inject<C: Injector + ?Sized>(ctx: &Context, carrier: &mut C) {
     carrier.set_header(TRACEPARENT_HEADER, ctx.trace_parent().to_string());
     if let Some(remaining) = ctx.remaining() {
         carrier.set_header(TIMEOUT_HEADER, remaining.as_millis().to_string());
@@ -76,7 +93,7 @@ pub fn inject(ctx: &Context, carrier: &mut impl Carrier) {
 /// A valid `traceparent` continues the caller's trace; a missing or malformed one starts a
 /// new trace (a bad header from a client must never fail the request) and is logged at debug.
 /// A `keel-timeout-ms` header becomes the deadline.
-pub fn extract(carrier: &impl Carrier) -> Context {
+pub fn extract<C: Extractor + ?Sized>(carrier: &C) -> Context {
     let ctx = match carrier.get_header(TRACEPARENT_HEADER) {
         Some(value) => match TraceParent::parse(value) {
             Ok(parent) => Context::from_trace_parent(parent),

@@ -35,10 +35,8 @@ impl TraceId {
 
     /// Parses 32 lowercase or uppercase hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        u128::from_str_radix(hex, 16).ok().and_then(Self::from_u128)
+        (hex.len() == 32).then_some(())?;
+        parse_hex(hex.as_bytes()).and_then(Self::from_u128)
     }
 }
 
@@ -65,16 +63,41 @@ impl SpanId {
 
     /// Parses 16 hex digits.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        u64::from_str_radix(hex, 16).ok().and_then(Self::from_u64)
+        (hex.len() == 16).then_some(())?;
+        parse_hex(hex.as_bytes()).and_then(|v| Self::from_u64(v as u64))
     }
+}
+
+// Trace ids are formatted and parsed for every message and request that crosses a process
+// boundary, so these avoid the general-purpose formatting machinery.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn parse_hex(digits: &[u8]) -> Option<u128> {
+    let mut value = 0u128;
+    for &d in digits {
+        let nibble = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u128::from(nibble);
+    }
+    Some(value)
+}
+
+fn write_hex<const N: usize>(f: &mut fmt::Formatter<'_>, value: u128) -> fmt::Result {
+    let mut buf = [0u8; N];
+    for (i, slot) in buf.iter_mut().enumerate() {
+        *slot = HEX[((value >> (4 * (N - 1 - i))) & 0xf) as usize];
+    }
+    // Only ASCII hex digits were written.
+    f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        write_hex::<32>(f, self.0)
     }
 }
 
@@ -86,7 +109,7 @@ impl fmt::Debug for TraceId {
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        write_hex::<16>(f, u128::from(self.0))
     }
 }
 

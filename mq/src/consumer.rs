@@ -29,6 +29,9 @@ use crate::{ConsumerOptions, HandlerError};
 
 /// Records fetched ahead for one partition before fetching pauses.
 const PARTITION_QUEUE: usize = 256;
+/// The queue feeding one partition's worker, and the worker.
+type PartitionWorker = (mpsc::Sender<RawRecord>, JoinHandle<()>);
+
 /// Most records taken from the backend in one fetch.
 const FETCH_BATCH: usize = 256;
 
@@ -136,8 +139,7 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         logger: spec.logger,
         abort: abort.clone(),
     });
-    let mut partitions: HashMap<(String, i32), (mpsc::Sender<RawRecord>, JoinHandle<()>)> =
-        HashMap::new();
+    let mut partitions: HashMap<(Arc<str>, i32), PartitionWorker> = HashMap::new();
     loop {
         let records = tokio::select! {
             _ = stop.cancelled() => break,
@@ -146,7 +148,7 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         match records {
             Ok(records) => {
                 for record in records {
-                    let key = (record.topic.clone(), record.partition);
+                    let key = (Arc::clone(&record.topic), record.partition);
                     let (tx, _) = partitions.entry(key).or_insert_with(|| {
                         let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
                         let task = tokio::spawn(Arc::clone(&worker).drain(rx));
@@ -213,7 +215,7 @@ impl Worker {
     }
 
     async fn process(&self, record: RawRecord) {
-        let ctx = keel_clog::extract(&record.headers);
+        let ctx = keel_clog::extract(&*record.headers);
         let mut received = Received {
             topic: record.topic,
             partition: record.partition,
@@ -240,7 +242,7 @@ impl Worker {
                     tracing::warn!(
                         ns = self.logger.namespace(),
                         trace_id = %ctx.trace_id(),
-                        topic = received.topic,
+                        topic = &*received.topic,
                         partition = received.partition,
                         offset = received.offset,
                         attempt = received.attempt,
@@ -272,9 +274,9 @@ impl Worker {
         let Some(topic) = self.options.dead_letter_for(&received.topic) else {
             return true;
         };
-        let mut headers = received.headers.clone();
+        let mut headers = received.headers.to_vec();
         for (name, value) in [
-            (dead_letter_headers::TOPIC, received.topic.clone()),
+            (dead_letter_headers::TOPIC, received.topic.to_string()),
             (
                 dead_letter_headers::PARTITION,
                 received.partition.to_string(),
@@ -300,7 +302,7 @@ impl Worker {
                     tracing::error!(
                         ns = self.logger.namespace(),
                         trace_id = %ctx.trace_id(),
-                        topic = received.topic,
+                        topic = &*received.topic,
                         offset = received.offset,
                         attempts = received.attempt,
                         dead_letter = delivery.topic,

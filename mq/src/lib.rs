@@ -26,7 +26,7 @@
 //! });
 //! let sub = mq.subscribe(&ctx, "billing", &["orders"], Arc::new(handler), ConsumerOptions::default()).await?;
 //! mq.send(&ctx, "orders", Message::keyed("order-1", "created")).await?;
-//! assert_eq!(rx.recv().await.unwrap(), b"created");
+//! assert_eq!(&rx.recv().await.unwrap()[..], b"created");
 //! sub.close().await;
 //! mq.close().await?;
 //! # Ok(()) }

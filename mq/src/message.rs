@@ -1,13 +1,20 @@
 //! Messages going out and coming in.
+//!
+//! Keys and payloads are [`Bytes`]: handing a message from producer to broker to handler shares
+//! one buffer instead of copying it at every hop; headers are shared the same way once stored.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 /// A message to send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     /// Messages with the same key go to the same partition, so they are consumed in order.
     /// `None` spreads messages over partitions.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// The body.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// Application headers. keel adds `traceparent` (and `keel-timeout-ms` when the Context has
     /// a deadline) from the sending Context.
     pub headers: Vec<(String, Vec<u8>)>,
@@ -15,7 +22,7 @@ pub struct Message {
 
 impl Message {
     /// A message with a key.
-    pub fn keyed(key: impl Into<Vec<u8>>, payload: impl Into<Vec<u8>>) -> Self {
+    pub fn keyed(key: impl Into<Bytes>, payload: impl Into<Bytes>) -> Self {
         Message {
             key: Some(key.into()),
             payload: payload.into(),
@@ -24,7 +31,7 @@ impl Message {
     }
 
     /// A message without a key.
-    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
+    pub fn new(payload: impl Into<Bytes>) -> Self {
         Message {
             payload: payload.into(),
             ..Message::default()
@@ -38,7 +45,7 @@ impl Message {
     }
 
     pub(crate) fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Vec::len)
+        self.key.as_ref().map_or(0, Bytes::len)
             + self.payload.len()
             + self
                 .headers
@@ -63,17 +70,17 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
     /// The topic it came from.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: i32,
     /// The offset.
     pub offset: i64,
     /// The key, if any.
-    pub key: Option<Vec<u8>>,
+    pub key: Option<Bytes>,
     /// The body.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// All headers, including keel's.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Arc<[(String, Vec<u8>)]>,
     /// 1 on the first delivery to the handler, 2 on the first retry, ...
     pub attempt: u32,
 }

@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 use rdkafka::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -153,10 +156,10 @@ impl Backend for KafkaBackend {
             });
         }
         let mut record = FutureRecord::to(topic)
-            .payload(&message.payload)
+            .payload(message.payload.as_ref())
             .headers(headers);
         if let Some(key) = &message.key {
-            record = record.key(key);
+            record = record.key(key.as_ref());
         }
         match self
             .producer
@@ -197,7 +200,7 @@ impl Backend for KafkaBackend {
             .subscribe(&names)
             .map_err(|e| unavailable("subscribe", &e))?;
         Ok(Box::new(KafkaConsumer {
-            consumer: std::sync::Arc::new(consumer),
+            consumer: Arc::new(consumer),
         }))
     }
 
@@ -212,7 +215,7 @@ impl Backend for KafkaBackend {
 }
 
 struct KafkaConsumer {
-    consumer: std::sync::Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer>,
 }
 
 #[async_trait]
@@ -223,7 +226,7 @@ impl RawConsumer for KafkaConsumer {
             .recv()
             .await
             .map_err(|e| unavailable("fetch", &e))?;
-        let headers = message
+        let headers: Vec<(String, Vec<u8>)> = message
             .headers()
             .map(|h| {
                 h.iter()
@@ -238,12 +241,15 @@ impl RawConsumer for KafkaConsumer {
             .unwrap_or_default();
         // librdkafka prefetches and queues; one message per call keeps the borrow simple.
         Ok(vec![RawRecord {
-            topic: message.topic().to_owned(),
+            topic: Arc::from(message.topic()),
             partition: message.partition(),
             offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            headers,
+            key: message.key().map(Bytes::copy_from_slice),
+            payload: message
+                .payload()
+                .map(Bytes::copy_from_slice)
+                .unwrap_or_default(),
+            headers: headers.into(),
         }])
     }
 
@@ -256,7 +262,7 @@ impl RawConsumer for KafkaConsumer {
 
     async fn commit(&self) -> Result<()> {
         // A synchronous commit blocks its thread until the broker answers.
-        let consumer = std::sync::Arc::clone(&self.consumer);
+        let consumer = Arc::clone(&self.consumer);
         let committed =
             tokio::task::spawn_blocking(move || consumer.commit_consumer_state(CommitMode::Sync))
                 .await

@@ -2,7 +2,10 @@
 //! Retries, dead letters, per-partition ordering, trace propagation and draining shutdown are
 //! written once above it (`consumer.rs`, `provider.rs`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use crate::Result;
 use crate::message::{Delivery, Message};
@@ -23,12 +26,12 @@ pub struct TopicInfo {
 /// A record fetched by a raw consumer.
 #[derive(Debug, Clone)]
 pub(crate) struct RawRecord {
-    pub(crate) topic: String,
+    pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
-    pub(crate) key: Option<Vec<u8>>,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) key: Option<Bytes>,
+    pub(crate) payload: Bytes,
+    pub(crate) headers: Arc<[(String, Vec<u8>)]>,
 }
 
 #[async_trait]

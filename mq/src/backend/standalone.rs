@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::{Backend, RawConsumer, RawRecord, TopicInfo};
@@ -43,10 +44,11 @@ struct Inner {
     retention: usize,
 }
 
+/// A stored record. Handing it to a consumer clones three reference counts, not the data.
 struct Stored {
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    headers: Vec<(String, Vec<u8>)>,
+    key: Option<Bytes>,
+    payload: Bytes,
+    headers: Arc<[(String, Vec<u8>)]>,
 }
 
 #[derive(Default)]
@@ -56,6 +58,8 @@ struct Partition {
 }
 
 struct Topic {
+    /// The name, shared with every record handed out.
+    name: Arc<str>,
     partitions: Vec<Partition>,
     next_keyless: usize,
 }
@@ -180,7 +184,7 @@ impl StandaloneBroker {
         partition.records.push_back(Stored {
             key: message.key,
             payload: message.payload,
-            headers: message.headers,
+            headers: message.headers.into(),
         });
         while partition.records.len() > self.inner.retention {
             partition.records.pop_front();
@@ -207,6 +211,7 @@ impl Backend for StandaloneBroker {
         state.topics.insert(
             name.to_owned(),
             Topic {
+                name: Arc::from(name),
                 partitions,
                 next_keyless: 0,
             },
@@ -284,8 +289,8 @@ impl Backend for StandaloneBroker {
 #[derive(Default)]
 struct Cursor {
     generation: u64,
-    /// Owned partitions with the next offset to read.
-    positions: Vec<(TopicPartition, i64)>,
+    /// Owned partitions (topic name shared with the broker) with the next offset to read.
+    positions: Vec<((Arc<str>, i32), i64)>,
     /// Where the round-robin over owned partitions continues.
     next: usize,
 }
@@ -311,18 +316,23 @@ impl StandaloneConsumer {
         if cursor.generation != group.generation {
             // Keep positions of partitions still ours (work continues where it was); start new
             // ones at the group's committed offset.
-            let previous: HashMap<TopicPartition, i64> = cursor.positions.drain(..).collect();
-            let mut positions: Vec<(TopicPartition, i64)> = group
+            let previous: HashMap<TopicPartition, i64> = cursor
+                .positions
+                .drain(..)
+                .map(|((topic, partition), at)| ((topic.to_string(), partition), at))
+                .collect();
+            let mut positions: Vec<((Arc<str>, i32), i64)> = group
                 .assignment
                 .iter()
                 .filter(|(_, owner)| **owner == self.id)
-                .map(|(tp, _)| {
+                .filter_map(|(tp, _)| {
                     let start = previous
                         .get(tp)
                         .or_else(|| group.committed.get(tp))
                         .copied()
                         .unwrap_or(0);
-                    (tp.clone(), start)
+                    let name = Arc::clone(&state.topics.get(&tp.0)?.name);
+                    Some(((name, tp.1), start))
                 })
                 .collect();
             positions.sort();
@@ -340,7 +350,7 @@ impl StandaloneConsumer {
             let ((topic, partition), position) = &mut cursor.positions[index];
             let Some(log) = state
                 .topics
-                .get(topic.as_str())
+                .get(&**topic)
                 .and_then(|t| t.partitions.get(*partition as usize))
             else {
                 idle += 1;

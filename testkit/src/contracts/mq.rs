@@ -331,7 +331,7 @@ pub async fn group_split_and_takeover(f: &MqFixture) {
 pub async fn retry_then_dead_letter(f: &MqFixture) {
     let ctx = Context::new();
     let topic = f.topic("retry", 1).await;
-    let recorder = Recorder::failing(|m| match m.payload.as_slice() {
+    let recorder = Recorder::failing(|m| match &m.payload[..] {
         b"poison" => true,
         // Fails on its first two attempts only.
         b"flaky" => m.attempt <= 2,
@@ -390,7 +390,7 @@ pub async fn retry_then_dead_letter(f: &MqFixture) {
     dead.wait_handled(1).await;
     reader.close().await;
     let letter = &dead.received()[0];
-    assert_eq!(letter.payload, b"poison");
+    assert_eq!(&letter.payload[..], b"poison");
     assert_eq!(letter.key.as_deref(), Some(&b"same-key"[..]));
     assert_eq!(
         letter.header(dead_letter_headers::TOPIC),
