@@ -35,6 +35,9 @@ pub struct Bucket {
     pub cost: f64,
 }
 
+/// The longest time a bucket may take to refill completely (10 years).
+const MAX_REFILL_SECS: f64 = 10.0 * 365.0 * 86_400.0;
+
 impl Bucket {
     pub(crate) fn validate(&self) -> crate::Result<()> {
         let ok = self.rate.is_finite()
@@ -43,12 +46,15 @@ impl Bucket {
             && self.burst >= 1.0
             && self.cost.is_finite()
             && self.cost > 0.0
-            && self.cost <= self.burst;
+            && self.cost <= self.burst
+            // The bucket key lives burst/rate seconds; keep that within the 10-year TTL limit
+            // (and far from where Duration or a millisecond count would overflow).
+            && self.burst / self.rate <= MAX_REFILL_SECS;
         if ok {
             Ok(())
         } else {
             Err(crate::Error::InvalidArgument(format!(
-                "token bucket needs rate > 0, burst >= 1 and 0 < cost <= burst; got {self:?}"
+                "token bucket needs rate > 0, burst >= 1, 0 < cost <= burst and burst/rate at most 10 years; got {self:?}"
             )))
         }
     }
@@ -144,6 +150,11 @@ mod tests {
             },
             Bucket {
                 rate: f64::NAN,
+                burst: 2.0,
+                cost: 1.0,
+            },
+            Bucket {
+                rate: 1e-300,
                 burst: 2.0,
                 cost: 1.0,
             },

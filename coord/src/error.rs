@@ -27,6 +27,9 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// An argument is out of range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     /// A TTL is zero, negative or out of range.
     #[error("invalid TTL {0:?}: use between 1s and 1 day")]
     InvalidTtl(Duration),

@@ -29,7 +29,6 @@ pub struct InstanceId {
     id: u32,
     key: String,
     lease: Lease,
-    coord: Arc<dyn Provider>,
 }
 
 impl std::fmt::Debug for InstanceId {
@@ -85,12 +84,7 @@ pub async fn acquire_instance_id(
             .await
         {
             Ok(_) => {
-                return Ok(InstanceId {
-                    id,
-                    key,
-                    lease,
-                    coord,
-                });
+                return Ok(InstanceId { id, key, lease });
             }
             Err(Error::Conflict { .. }) => continue,
             Err(err) => {
@@ -145,9 +139,10 @@ impl InstanceId {
         self.lease.lost().await
     }
 
-    /// Gives the id back now.
-    pub async fn release(self, ctx: &Context) -> Result<()> {
-        let _ = self.coord.delete(ctx, &self.key).await;
+    /// Gives the id back now. Only the lease is revoked — its keys go with it — never the key
+    /// by name: if this holder had lost the id and someone else holds it now, their key must
+    /// stay.
+    pub async fn release(self, _ctx: &Context) -> Result<()> {
         self.lease.revoke().await
     }
 }

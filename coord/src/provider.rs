@@ -324,6 +324,13 @@ impl Provider for Coord {
 
     async fn compare_and_delete(&self, ctx: &Context, key: &str, mod_revision: i64) -> Result<i64> {
         let full = self.namespace.full(key)?;
+        // etcd compares a missing key's revision as 0, so "delete if at revision 0" would
+        // succeed there and fail in standalone: refuse it on both.
+        if mod_revision < 1 {
+            return Err(Error::InvalidArgument(format!(
+                "compare_and_delete needs the key's modification revision (>= 1), got {mod_revision}"
+            )));
+        }
         let expect = Expect::ModRevision(mod_revision);
         match self
             .call(ctx, Retry::IfNotSent, || {
@@ -362,7 +369,7 @@ impl Provider for Coord {
                 (listing.revision + 1, present)
             }
             StartAt::Revision(revision) if revision < 1 => {
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::InvalidArgument(format!(
                     "watch start revision {revision} must be at least 1"
                 )));
             }

@@ -45,7 +45,6 @@ pub struct ServiceRegistry {
 pub struct Registration {
     key: String,
     lease: Lease,
-    coord: Arc<dyn Provider>,
 }
 
 impl std::fmt::Debug for Registration {
@@ -60,6 +59,8 @@ impl std::fmt::Debug for Registration {
 pub struct ServiceWatch {
     watcher: Watcher,
     instances: BTreeMap<String, ServiceInstance>,
+    /// The first `next` answers with the listing at once.
+    delivered_initial: bool,
 }
 
 fn prefix_of(service: &str) -> String {
@@ -93,11 +94,7 @@ impl ServiceRegistry {
         self.coord
             .put_json(ctx, &key, instance, Some(lease.id()))
             .await?;
-        Ok(Registration {
-            key,
-            lease,
-            coord: Arc::clone(&self.coord),
-        })
+        Ok(Registration { key, lease })
     }
 
     /// The live instances of `service`, sorted by id.
@@ -124,6 +121,7 @@ impl ServiceRegistry {
         Ok(ServiceWatch {
             watcher,
             instances: decode_all(listing.kvs.into_iter().map(|kv| (kv.key, kv.value))),
+            delivered_initial: false,
         })
     }
 }
@@ -148,6 +146,10 @@ impl ServiceWatch {
     /// The instances as they are now (first call) or after the next change; `None` when the
     /// provider closed.
     pub async fn next(&mut self) -> Option<Vec<ServiceInstance>> {
+        if !self.delivered_initial {
+            self.delivered_initial = true;
+            return Some(self.current());
+        }
         let batch = self.watcher.next_batch().await?;
         for event in batch {
             match event.kind {
@@ -180,9 +182,9 @@ impl Registration {
         self.lease.lost().await
     }
 
-    /// Removes the instance now.
-    pub async fn deregister(self, ctx: &Context) -> Result<()> {
-        let _ = self.coord.delete(ctx, &self.key).await;
+    /// Removes the instance now. Only the lease is revoked — the key goes with it — never the
+    /// key by name: a newer registration of the same instance id (a restart) must stay.
+    pub async fn deregister(self, _ctx: &Context) -> Result<()> {
         self.lease.revoke().await
     }
 }

@@ -113,6 +113,8 @@ pub(crate) struct SubscriptionSpec {
     pub(crate) options: ConsumerOptions,
     pub(crate) logger: Logger,
     pub(crate) provider_stop: CancellationToken,
+    /// Cancelled when the provider's close gives up waiting: aborts the subscription.
+    pub(crate) provider_abort: CancellationToken,
 }
 
 pub(crate) fn spawn(
@@ -120,7 +122,7 @@ pub(crate) fn spawn(
     tracker: &tokio_util::task::TaskTracker,
 ) -> Subscription {
     let stop = spec.provider_stop.child_token();
-    let abort = CancellationToken::new();
+    let abort = spec.provider_abort.child_token();
     let task = tracker.spawn(run(spec, stop.clone(), abort.clone()));
     Subscription {
         stop,
@@ -138,6 +140,7 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         options: spec.options,
         logger: spec.logger,
         abort: abort.clone(),
+        stop: stop.clone(),
     });
     let mut partitions: HashMap<(Arc<str>, i32), PartitionWorker> = HashMap::new();
     loop {
@@ -158,7 +161,12 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
                     // backpressure instead of unbounded buffering.
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = tx.send(record) => {}
+                        sent = tx.send(record) => if sent.is_err() {
+                            // Cannot happen while workers catch handler panics; if it does,
+                            // say so rather than dropping records quietly (they stay
+                            // unacknowledged and are redelivered).
+                            tracing::error!(ns = worker.logger.namespace(), "a partition worker stopped; its records will be redelivered");
+                        }
                     }
                 }
                 if stop.is_cancelled() {
@@ -176,12 +184,16 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         }
     }
     // Workers finish the message they are on; queued ones stay unacknowledged (redelivered).
-    for (_, (tx, task)) in partitions {
+    for (_, (tx, mut task)) in partitions {
         drop(tx);
-        if abort.is_cancelled() {
-            task.abort();
+        // A handler stuck past the provider's close timeout is aborted, not waited for.
+        tokio::select! {
+            _ = &mut task => {}
+            _ = abort.cancelled() => {
+                task.abort();
+                let _ = task.await;
+            }
         }
-        let _ = task.await;
     }
     if !abort.is_cancelled()
         && let Err(err) = raw.commit().await
@@ -198,6 +210,25 @@ struct Worker {
     options: ConsumerOptions,
     logger: Logger,
     abort: CancellationToken,
+    stop: CancellationToken,
+}
+
+/// The Context of a consumed message: the producer's trace (from `traceparent`), no deadline.
+fn trace_context(headers: &[(String, Vec<u8>)]) -> Context {
+    use keel_clog::Extractor;
+    headers
+        .get_header(keel_clog::TRACEPARENT_HEADER)
+        .and_then(|value| keel_clog::TraceParent::parse(value).ok())
+        .map_or_else(Context::new, Context::from_trace_parent)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".into());
+    format!("handler panicked: {text}")
 }
 
 impl Worker {
@@ -215,7 +246,9 @@ impl Worker {
     }
 
     async fn process(&self, record: RawRecord) {
-        let ctx = keel_clog::extract(&*record.headers);
+        // The producer's trace continues here, but not its deadline: a message consumed later
+        // (or retried after backoff) must not inherit a budget that ran out meanwhile.
+        let ctx = trace_context(&record.headers);
         let mut received = Received {
             topic: record.topic,
             partition: record.partition,
@@ -230,8 +263,14 @@ impl Worker {
             received.attempt += 1;
             let span = self.logger.span(&ctx, "handle");
             let outcome = {
+                use futures_util::FutureExt;
                 use tracing::Instrument;
-                self.handler.handle(&ctx, &received).instrument(span).await
+                // A panicking handler is a failing handler: retried, then dead-lettered —
+                // never a silently dead partition.
+                std::panic::AssertUnwindSafe(self.handler.handle(&ctx, &received).instrument(span))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(panic_message(&*panic).into()))
             };
             match outcome {
                 Ok(()) => break,
@@ -250,8 +289,11 @@ impl Worker {
                         ?backoff,
                         "handler failed; retrying"
                     );
+                    // Closing stops retrying too; the message stays unacknowledged and is
+                    // redelivered to the group.
                     tokio::select! {
                         _ = self.abort.cancelled() => return,
+                        _ = self.stop.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(self.options.max_backoff);
@@ -315,6 +357,7 @@ impl Worker {
                     tracing::warn!(ns = self.logger.namespace(), %err, dead_letter = topic, "storing a dead letter failed; retrying");
                     tokio::select! {
                         _ = self.abort.cancelled() => return false,
+                        _ = self.stop.cancelled() => return false,
                         _ = tokio::time::sleep(wait) => {}
                     }
                     wait = (wait * 2).min(Duration::from_secs(5));

@@ -100,6 +100,7 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Arc<dyn
         sends: TaskTracker::new(),
         subscriptions: TaskTracker::new(),
         stop: CancellationToken::new(),
+        abort: CancellationToken::new(),
         closed: AtomicBool::new(false),
     }))
 }
@@ -113,6 +114,8 @@ struct Mq {
     /// Running subscriptions, so `close` can wait for them to drain.
     subscriptions: TaskTracker,
     stop: CancellationToken,
+    /// Aborts subscriptions that did not drain within `flush_timeout` at close.
+    abort: CancellationToken,
     closed: AtomicBool,
 }
 
@@ -254,6 +257,7 @@ impl Provider for Mq {
                 options,
                 logger: self.logger.named(group),
                 provider_stop: self.stop.clone(),
+                provider_abort: self.abort.clone(),
             },
             &self.subscriptions,
         ))
@@ -293,7 +297,11 @@ impl Provider for Mq {
             .await
             .is_err()
         {
-            tracing::warn!(ns = self.logger.namespace(), timeout = ?self.config.flush_timeout, "close: handlers still running after flush_timeout");
+            // A handler that does not finish must not keep running after close: abort, so
+            // what it had not acknowledged is redelivered to the group.
+            tracing::warn!(ns = self.logger.namespace(), timeout = ?self.config.flush_timeout, "close: handlers still running after flush_timeout; aborting them");
+            self.abort.cancel();
+            self.subscriptions.wait().await;
         }
         self.backend.close().await;
         Ok(())

@@ -97,7 +97,7 @@ impl<C: Clock> WorkerSlot<C> {
     /// Stops issuing until the next `install`.
     pub(crate) fn retire(&self) {
         if let Some(old) = self.current.swap(None) {
-            self.retired.fetch_max(old.last_state(), Ordering::AcqRel);
+            self.retired.fetch_max(old.retire(), Ordering::AcqRel);
         }
     }
 }

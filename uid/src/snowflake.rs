@@ -18,6 +18,8 @@ pub const TIME_BITS: u32 = 41;
 pub const MAX_WORKER_ID: u16 = (1 << WORKER_BITS) - 1;
 const MAX_SEQUENCE: u64 = (1 << SEQUENCE_BITS) - 1;
 const MAX_ELAPSED_MS: u64 = (1 << TIME_BITS) - 1;
+/// The `last` value of a retired generator: no id can be issued after it.
+const RETIRED: u64 = u64::MAX;
 /// How long an exhausted sequence may wait for the clock to tick before giving up.
 const STALL_LIMIT: Duration = Duration::from_secs(1);
 
@@ -102,6 +104,9 @@ impl<C: Clock> Snowflake<C> {
         loop {
             let now = self.elapsed_now()?;
             let last = self.last.load(Ordering::Acquire);
+            if last == RETIRED {
+                return Err(Error::NoWorkerId);
+            }
             let last_ms = last >> SEQUENCE_BITS;
             let next = if now > last_ms {
                 now << SEQUENCE_BITS
@@ -147,9 +152,14 @@ impl<C: Clock> Snowflake<C> {
         }
     }
 
-    /// The last issued `(ms << 12) | sequence`, to hand to a successor generator.
-    pub(crate) fn last_state(&self) -> u64 {
-        self.last.load(Ordering::Acquire)
+    /// Stops this generator for good and returns its last `(ms << 12) | sequence`, for a
+    /// successor. A call racing with this one either issued its id before (and it is covered by
+    /// the returned state) or fails its compare-and-swap and sees the generator retired.
+    pub(crate) fn retire(&self) -> u64 {
+        match self.last.swap(RETIRED, Ordering::AcqRel) {
+            RETIRED => 0,
+            last => last,
+        }
     }
 
     /// Makes every id of this generator come from a later millisecond than `state` (the last

@@ -48,6 +48,10 @@ impl KafkaBackend {
         producer_config
             .set("acks", "all")
             .set("enable.idempotence", "true")
+            // Kafka's Java clients (and keel's standalone broker) hash keys with murmur2;
+            // librdkafka's default (CRC32) would put a key in another partition than a Java
+            // producer does, breaking per-key order for mixed producers.
+            .set("partitioner", "murmur2_random")
             .set(
                 "message.timeout.ms",
                 config.request_timeout.as_millis().to_string(),

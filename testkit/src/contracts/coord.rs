@@ -167,6 +167,8 @@ pub async fn bad_input(f: &CoordFixture) {
             .await
             .is_err()
     );
+    let err = c.compare_and_delete(&ctx, "/absent", 0).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     assert!(Lock::new(Arc::clone(c), "bad name", Duration::from_secs(5)).is_err());
     let err = c
         .put(&ctx, "/leased", b"v".to_vec(), Some(0x7fff_0000_dead))
@@ -404,6 +406,14 @@ pub async fn service_registry(f: &CoordFixture) {
     let observer = ServiceRegistry::new(Arc::clone(&f.b));
     let mut watch = observer.watch(&ctx, "orders").await.unwrap();
     assert!(watch.current().is_empty());
+    let initial = tokio::time::timeout(WAIT, watch.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        initial.is_empty(),
+        "the first next() answers at once with the current instances"
+    );
     let instance = |id: &str| ServiceInstance {
         service: "orders".into(),
         id: id.into(),
@@ -507,6 +517,14 @@ pub async fn instance_ids(f: &CoordFixture) {
         .await
         .unwrap();
     assert_eq!(reused.id(), victim.id());
+    // The old holder releasing late must not take the id from its new holder.
+    let key = format!("/ids/workers/{:07}", victim.id());
+    victim.release(&ctx).await.unwrap();
+    assert!(
+        f.a.get(&ctx, &key).await.unwrap().is_some(),
+        "the new holder keeps its id"
+    );
+    assert!(reused.is_held());
 }
 
 /// Hot-reloaded configuration: valid updates swap atomically, invalid ones are rejected and the

@@ -596,13 +596,168 @@ pub async fn bad_input(f: &MqFixture) {
     ));
 }
 
+/// `close` returns even while a message is being retried for ever, without acknowledging it;
+/// a clean close commits what was handled, so the next member starts after it.
+pub async fn close_stops_retries_and_commits_progress(f: &MqFixture) {
+    let ctx = Context::new();
+    let topic = f.topic("closing", 1).await;
+    let group = f.namespace.child("g");
+    f.a.send(&ctx, &topic, Message::keyed("k", "fine"))
+        .await
+        .unwrap();
+    f.a.send(&ctx, &topic, Message::keyed("k", "stuck"))
+        .await
+        .unwrap();
+    let forever = ConsumerOptions {
+        dead_letter_topic: None,
+        ..quick_retries(1)
+    };
+    let stubborn = Recorder::failing(|m| &m.payload[..] == b"stuck");
+    let sub =
+        f.a.subscribe(
+            &ctx,
+            &group,
+            &[&topic],
+            Arc::new(stubborn.clone()),
+            forever.clone(),
+        )
+        .await
+        .unwrap();
+    eventually_async("a few failed attempts", WAIT, || async {
+        (stubborn
+            .received()
+            .iter()
+            .filter(|m| &m.payload[..] == b"stuck")
+            .count()
+            >= 3)
+            .then_some(())
+    })
+    .await;
+    tokio::time::timeout(WAIT, sub.close())
+        .await
+        .expect("close returns while a message is being retried");
+    assert_eq!(stubborn.handled(), ["fine"]);
+    // The next member gets the stuck message again (it was never acknowledged), not "fine".
+    let next = Recorder::default();
+    let sub =
+        f.b.subscribe(&ctx, &group, &[&topic], Arc::new(next.clone()), forever)
+            .await
+            .unwrap();
+    next.wait_handled(1).await;
+    sub.close().await;
+    assert_eq!(
+        next.handled(),
+        ["stuck"],
+        "acknowledged messages are not redelivered after a clean close"
+    );
+}
+
+/// A handler that panics is a failed attempt: retried, then dead-lettered with the panic message.
+pub async fn panicking_handler_is_dead_lettered(f: &MqFixture) {
+    let ctx = Context::new();
+    let topic = f.topic("panics", 1).await;
+    f.a.send(&ctx, &topic, Message::keyed("k", "boom"))
+        .await
+        .unwrap();
+    f.a.send(&ctx, &topic, Message::keyed("k", "after"))
+        .await
+        .unwrap();
+    let handled = Recorder::default();
+    let record = handled.clone();
+    let handler = keel_mq::handler_fn(move |ctx, msg| {
+        let record = record.clone();
+        async move {
+            assert!(&msg.payload[..] != b"boom", "handler bug");
+            record.handle(&ctx, &msg).await
+        }
+    });
+    let sub =
+        f.a.subscribe(
+            &ctx,
+            &f.namespace.child("g"),
+            &[&topic],
+            Arc::new(handler),
+            quick_retries(2),
+        )
+        .await
+        .unwrap();
+    handled.wait_handled(1).await;
+    sub.close().await;
+    assert_eq!(
+        handled.handled(),
+        ["after"],
+        "the partition goes on after the panics"
+    );
+    let dead = Recorder::default();
+    let no_dlq = ConsumerOptions {
+        dead_letter_topic: None,
+        ..quick_retries(1)
+    };
+    let dlq = format!("{topic}.dlq");
+    let reader =
+        f.b.subscribe(
+            &ctx,
+            &f.namespace.child("dlq"),
+            &[&dlq],
+            Arc::new(dead.clone()),
+            no_dlq,
+        )
+        .await
+        .unwrap();
+    dead.wait_handled(1).await;
+    reader.close().await;
+    let letter = &dead.received()[0];
+    assert_eq!(letter.header(dead_letter_headers::ATTEMPTS), Some("2"));
+    assert!(
+        letter
+            .header(dead_letter_headers::ERROR)
+            .unwrap()
+            .contains("handler panicked: handler bug")
+    );
+}
+
+/// A retried message is not handed a deadline that expired while it waited.
+pub async fn retries_get_a_live_context(f: &MqFixture) {
+    let topic = f.topic("deadline", 1).await;
+    let sender = Context::new().with_timeout(Duration::from_millis(50));
+    f.a.send(&sender, &topic, Message::new("late"))
+        .await
+        .unwrap();
+    let recorder = Recorder::failing(|m| m.attempt == 1);
+    let slow_retry = ConsumerOptions {
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_millis(200),
+        ..quick_retries(3)
+    };
+    let sub =
+        f.b.subscribe(
+            &Context::new(),
+            &f.namespace.child("g"),
+            &[&topic],
+            Arc::new(recorder.clone()),
+            slow_retry,
+        )
+        .await
+        .unwrap();
+    recorder.wait_handled(1).await;
+    sub.close().await;
+    let contexts = recorder.received.lock().unwrap().clone();
+    assert_eq!(contexts.len(), 2);
+    for (_, ctx) in contexts {
+        assert_eq!(ctx.trace_id(), sender.trace_id(), "the trace continues");
+        assert!(!ctx.is_done(), "no attempt starts with an expired deadline");
+    }
+}
+
 /// Generates one `#[tokio::test]` per contract case, each calling `$fixture().await`.
 #[macro_export]
 macro_rules! mq_contract {
     ($fixture:path) => {
         $crate::mq_contract!(@cases $fixture;
             admin_topics, ordering_per_key, group_split_and_takeover, retry_then_dead_letter,
-            crash_before_commit_redelivers, trace_id_round_trip, close_flushes, bad_input);
+            crash_before_commit_redelivers, trace_id_round_trip, close_flushes, bad_input,
+            close_stops_retries_and_commits_progress, panicking_handler_is_dead_lettered,
+            retries_get_a_live_context);
     };
     (@cases $fixture:path; $($case:ident),* $(,)?) => {
         $(
