@@ -13,7 +13,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use keel_clog::{Context, Env};
 use keel_mq::{Config, ConsumerOptions, Message, Options, Provider, handler_fn};
 
+/// Messages per measured round on the in-process broker.
 const BATCH: u64 = 20_000;
+/// Messages per round on the test Kafka-API broker, which takes one record per produce
+/// request (see mq/tests/contract_kafka.rs): sized to finish well within the delivery timeout.
+const KAFKA_BATCH: u64 = 2_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -43,7 +47,8 @@ async fn provider(kafka: Option<&str>) -> Arc<dyn Provider> {
 /// Sends `n` messages without waiting for each and returns when all are acknowledged.
 async fn produce(mq: &Arc<dyn Provider>, topic: &str, n: u64) {
     let ctx = Context::new();
-    let payload = vec![b'x'; 1024];
+    // Shared like a real producer would share one payload buffer (Bytes clones are refcounts).
+    let payload = bytes::Bytes::from(vec![b'x'; 1024]);
     for i in 0..n {
         mq.send_with_callback(
             &ctx,
@@ -81,23 +86,32 @@ fn throughput(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    group.throughput(Throughput::Elements(BATCH));
     let mut backends = vec![("standalone", None)];
     if let Some(brokers) = &kafka {
         backends.push(("kafka", Some(brokers.clone())));
     }
+    // Topics stay on the broker between runs: name them per run.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     let unique = AtomicU64::new(0);
     for (name, brokers) in backends {
+        let batch = if brokers.is_some() {
+            KAFKA_BATCH
+        } else {
+            BATCH
+        };
+        group.throughput(Throughput::Elements(batch));
         let mq = rt.block_on(provider(brokers.as_deref()));
         group.bench_function(BenchmarkId::new("produce", name), |b| {
             b.iter_custom(|iters| {
                 rounds(&rt, iters, |_| async {
-                    let topic = format!("bench-p-{}", unique.fetch_add(1, Ordering::Relaxed));
+                    let topic = format!("bench-{run}-p-{}", unique.fetch_add(1, Ordering::Relaxed));
                     mq.create_topic(&Context::new(), &topic, 4)
                         .await
                         .expect("topic");
                     let start = Instant::now();
-                    produce(&mq, &topic, BATCH).await;
+                    produce(&mq, &topic, batch).await;
                     start.elapsed()
                 })
             })
@@ -106,7 +120,7 @@ fn throughput(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 rounds(&rt, iters, |_| async {
                     let n = unique.fetch_add(1, Ordering::Relaxed);
-                    let topic = format!("bench-pc-{n}");
+                    let topic = format!("bench-{run}-pc-{n}");
                     let ctx = Context::new();
                     mq.create_topic(&ctx, &topic, 4).await.expect("topic");
                     mq.create_topic(&ctx, &format!("{topic}.dlq"), 1)
@@ -121,7 +135,7 @@ fn throughput(c: &mut Criterion) {
                     let sub = mq
                         .subscribe(
                             &ctx,
-                            &format!("g{n}"),
+                            &format!("bench-{run}-g{n}"),
                             &[&topic],
                             Arc::new(handler),
                             ConsumerOptions::default(),
@@ -129,8 +143,8 @@ fn throughput(c: &mut Criterion) {
                         .await
                         .expect("subscribe");
                     let start = Instant::now();
-                    produce(&mq, &topic, BATCH).await;
-                    while seen.load(Ordering::Relaxed) < BATCH {
+                    produce(&mq, &topic, batch).await;
+                    while seen.load(Ordering::Relaxed) < batch {
                         tokio::time::sleep(Duration::from_micros(100)).await;
                     }
                     let elapsed = start.elapsed();
@@ -141,6 +155,7 @@ fn throughput(c: &mut Criterion) {
         });
     }
     if let Some(brokers) = kafka {
+        group.throughput(Throughput::Elements(KAFKA_BATCH));
         use rdkafka::config::ClientConfig;
         use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
         let producer: FutureProducer = ClientConfig::new()
@@ -154,15 +169,16 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("produce", "kafka-raw"), |b| {
             b.iter_custom(|iters| {
                 rounds(&rt, iters, |_| async {
-                    let topic = format!("bench-raw-{}", unique.fetch_add(1, Ordering::Relaxed));
+                    let topic =
+                        format!("bench-{run}-raw-{}", unique.fetch_add(1, Ordering::Relaxed));
                     admin
                         .create_topic(&Context::new(), &topic, 4)
                         .await
                         .expect("topic");
                     let payload = vec![b'x'; 1024];
                     let start = Instant::now();
-                    let mut pending = Vec::with_capacity(BATCH as usize);
-                    for i in 0..BATCH {
+                    let mut pending = Vec::with_capacity(KAFKA_BATCH as usize);
+                    for i in 0..KAFKA_BATCH {
                         let key = format!("k{}", i % 64);
                         let record = FutureRecord::to(&topic).key(&key).payload(&payload);
                         pending.push(
