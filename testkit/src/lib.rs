@@ -33,6 +33,8 @@ pub mod contracts {
     pub mod db;
     #[cfg(feature = "mq")]
     pub mod mq;
+    #[cfg(feature = "once")]
+    pub mod once;
 }
 mod namespace;
 mod poll;
