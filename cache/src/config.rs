@@ -7,21 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Which backend serves the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// In-process: bounded, with expiry and eviction; same semantics as the Redis backend.
-    Standalone,
-    /// Redis (cargo feature `redis`).
-    Distributed,
-}
+/// The provider's mode (shared by every keel crate; see `keel_clog::Mode`).
+pub use keel_clog::Mode;
 
 /// Static settings of the cache provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Standalone or distributed.
+    /// Standalone: in process, bounded, LRU eviction. Distributed: Redis (feature `redis`).
     pub mode: Mode,
     /// Redis URL (`redis://[:password@]host:6379/db`), distributed mode.
     #[serde(default)]

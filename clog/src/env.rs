@@ -19,6 +19,17 @@ pub enum Env {
     Production,
 }
 
+/// Where a provider keeps its state. Every stateful keel crate has a `mode` in its `Config`;
+/// `Config::for_env(Env::Development)` picks `Standalone`, `Env::Production` `Distributed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// In this process: no external service, the same semantics as the distributed backend.
+    Standalone,
+    /// On the real engine (etcd, Redis, Kafka, ...), shared by every process using it.
+    Distributed,
+}
+
 impl Env {
     /// Reads the environment from `KEEL_ENV` (`development`/`dev` or `production`/`prod`);
     /// development when unset.

@@ -43,7 +43,7 @@ mod trace_id;
 
 pub use config::{Config, Format, OtlpConfig, Output};
 pub use context::Context;
-pub use env::Env;
+pub use env::{Env, Mode};
 pub use error::{Error, Result};
 pub use level::{LevelHandle, validate_level};
 pub use logger::{Logger, SPAN_TARGET};

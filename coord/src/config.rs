@@ -7,21 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Which backend serves the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// In-process store: no external service, same semantics as etcd.
-    Standalone,
-    /// etcd v3 (cargo feature `etcd`).
-    Distributed,
-}
+/// The provider's mode (shared by every keel crate; see `keel_clog::Mode`).
+pub use keel_clog::Mode;
 
 /// Static settings of the coordination provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Standalone or distributed.
+    /// Standalone: an in-process store with etcd's semantics. Distributed: etcd v3 (feature `etcd`).
     pub mode: Mode,
     /// etcd endpoints (`http://host:2379`), used in distributed mode.
     #[serde(default)]

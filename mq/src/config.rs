@@ -8,21 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Which backend serves the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// In-process broker: partitions, consumer groups, committed offsets, dead letters.
-    Standalone,
-    /// Kafka (cargo feature `kafka`).
-    Distributed,
-}
+/// The provider's mode (shared by every keel crate; see `keel_clog::Mode`).
+pub use keel_clog::Mode;
 
 /// Static settings of the mq provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Standalone or distributed.
+    /// Standalone: the in-process broker. Distributed: Kafka (feature `kafka`).
     pub mode: Mode,
     /// Kafka bootstrap servers (`host:9092,host:9092`), distributed mode.
     #[serde(default)]

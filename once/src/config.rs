@@ -7,21 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Where results and placeholders live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// In this process (a private in-process keel-cache store, unless `Options::cache` is given).
-    Standalone,
-    /// In the keel-cache given in `Options::cache` (Redis), shared by every process using it.
-    Distributed,
-}
+/// The provider's mode (shared by every keel crate; see `keel_clog::Mode`).
+pub use keel_clog::Mode;
 
 /// Static settings of the once provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Standalone or distributed.
+    /// Standalone: a private in-process cache store (unless `Options::cache` is given).
+    /// Distributed: the keel-cache in `Options::cache` (Redis), shared across processes.
     pub mode: Mode,
     /// Prefix of the cache keys (`{namespace}r:{key}` for results, `{namespace}l:{key}` for
     /// the placeholder lock).

@@ -140,6 +140,29 @@ fn quick_retries(max_attempts: u32) -> ConsumerOptions {
     }
 }
 
+/// The first message in `topic`'s dead-letter topic, read by a fresh group.
+async fn first_dead_letter(f: &MqFixture, topic: &str) -> Received {
+    let dead = Recorder::default();
+    let no_dlq = ConsumerOptions {
+        dead_letter_topic: None,
+        ..quick_retries(1)
+    };
+    let dlq = format!("{topic}.dlq");
+    let reader =
+        f.b.subscribe(
+            &Context::new(),
+            &f.namespace.child("dlq"),
+            &[&dlq],
+            Arc::new(dead.clone()),
+            no_dlq,
+        )
+        .await
+        .unwrap();
+    dead.wait_handled(1).await;
+    reader.close().await;
+    dead.received().remove(0)
+}
+
 /// Topics are created, listed and deleted explicitly, with distinct errors.
 pub async fn admin_topics(f: &MqFixture) {
     let ctx = Context::new();
@@ -371,25 +394,7 @@ pub async fn retry_then_dead_letter(f: &MqFixture) {
     assert_eq!(attempts(b"flaky"), [1, 2, 3]);
     sub.close().await;
 
-    let dead = Recorder::default();
-    let no_dlq = ConsumerOptions {
-        dead_letter_topic: None,
-        ..quick_retries(1)
-    };
-    let dlq = format!("{topic}.dlq");
-    let reader =
-        f.b.subscribe(
-            &ctx,
-            &f.namespace.child("dlq"),
-            &[&dlq],
-            Arc::new(dead.clone()),
-            no_dlq,
-        )
-        .await
-        .unwrap();
-    dead.wait_handled(1).await;
-    reader.close().await;
-    let letter = &dead.received()[0];
+    let letter = &first_dead_letter(f, &topic).await;
     assert_eq!(&letter.payload[..], b"poison");
     assert_eq!(letter.key.as_deref(), Some(&b"same-key"[..]));
     assert_eq!(
@@ -688,25 +693,7 @@ pub async fn panicking_handler_is_dead_lettered(f: &MqFixture) {
         ["after"],
         "the partition goes on after the panics"
     );
-    let dead = Recorder::default();
-    let no_dlq = ConsumerOptions {
-        dead_letter_topic: None,
-        ..quick_retries(1)
-    };
-    let dlq = format!("{topic}.dlq");
-    let reader =
-        f.b.subscribe(
-            &ctx,
-            &f.namespace.child("dlq"),
-            &[&dlq],
-            Arc::new(dead.clone()),
-            no_dlq,
-        )
-        .await
-        .unwrap();
-    dead.wait_handled(1).await;
-    reader.close().await;
-    let letter = &dead.received()[0];
+    let letter = &first_dead_letter(f, &topic).await;
     assert_eq!(letter.header(dead_letter_headers::ATTEMPTS), Some("2"));
     assert!(
         letter
