@@ -67,6 +67,14 @@ impl Cache {
         Ok(full)
     }
 
+    /// Validates a string write (key, value size, TTL) and returns the full key.
+    fn write(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<String> {
+        let full = self.key(key)?;
+        self.value(key, value)?;
+        ttl.map_or(Ok(()), check_ttl)?;
+        Ok(full)
+    }
+
     fn keys(&self, keys: &[&str]) -> Result<Vec<String>> {
         if keys.is_empty() {
             return Err(Error::InvalidArgument("at least one key is needed".into()));
@@ -167,9 +175,7 @@ impl Provider for Cache {
         value: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let full = self.key(key)?;
-        self.value(key, &value)?;
-        ttl.map_or(Ok(()), check_ttl)?;
+        let full = self.write(key, &value, ttl)?;
         self.boolean(
             ctx,
             Command::Set {
@@ -190,9 +196,7 @@ impl Provider for Cache {
         value: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
-        let full = self.key(key)?;
-        self.value(key, &value)?;
-        ttl.map_or(Ok(()), check_ttl)?;
+        let full = self.write(key, &value, ttl)?;
         self.boolean(
             ctx,
             Command::Set {
@@ -212,9 +216,7 @@ impl Provider for Cache {
         value: Vec<u8>,
         ttl: Option<Duration>,
     ) -> Result<Option<Vec<u8>>> {
-        let full = self.key(key)?;
-        self.value(key, &value)?;
-        ttl.map_or(Ok(()), check_ttl)?;
+        let full = self.write(key, &value, ttl)?;
         self.opt_bytes(
             ctx,
             Command::SetIfAbsentGet {

@@ -140,6 +140,31 @@ fn quick_retries(max_attempts: u32) -> ConsumerOptions {
     }
 }
 
+/// Sends one message every 20 ms, over 16 keys (so every partition gets some), until `done`.
+async fn send_until(
+    producer: &Arc<dyn Provider>,
+    topic: &str,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + WAIT;
+    for n in 0u64.. {
+        let message = Message::keyed(format!("k{}", n % 16), format!("m{n}"));
+        producer
+            .send(&Context::new(), topic, message)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if done() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+    }
+}
+
 /// The first message in `topic`'s dead-letter topic, read by a fresh group.
 async fn first_dead_letter(f: &MqFixture, topic: &str) -> Received {
     let dead = Recorder::default();
@@ -275,22 +300,8 @@ pub async fn group_split_and_takeover(f: &MqFixture) {
         .await
         .unwrap();
     // Keep sending over many keys until both members have work (the group settles first).
-    let mut sent = 0;
-    eventually_async("both members to receive messages", WAIT, || {
-        sent += 1;
-        let (a, topic, n) = (Arc::clone(&f.a), topic.clone(), sent);
-        let (first, second) = (first.clone(), second.clone());
-        async move {
-            a.send(
-                &Context::new(),
-                &topic,
-                Message::keyed(format!("k{}", n % 16), format!("m{n}")),
-            )
-            .await
-            .unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            (!first.handled().is_empty() && !second.handled().is_empty()).then_some(())
-        }
+    send_until(&f.a, &topic, "both members to receive messages", || {
+        !first.handled().is_empty() && !second.handled().is_empty()
     })
     .await;
     // Ownership moves while the group settles (the first member owns everything until the
@@ -341,21 +352,8 @@ pub async fn group_split_and_takeover(f: &MqFixture) {
     };
     sub_a.close().await;
     // The remaining member now also gets the first member's partitions.
-    eventually_async("the second member to take over", WAIT, || {
-        sent += 1;
-        let (b, topic, n) = (Arc::clone(&f.b), topic.clone(), sent);
-        let (second, of_first) = (second.clone(), of_first.clone());
-        async move {
-            b.send(
-                &Context::new(),
-                &topic,
-                Message::keyed(format!("k{}", n % 16), format!("m{n}")),
-            )
-            .await
-            .unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            (!partitions(&second).is_disjoint(&of_first)).then_some(())
-        }
+    send_until(&f.b, &topic, "the second member to take over", || {
+        !partitions(&second).is_disjoint(&of_first)
     })
     .await;
     sub_b.close().await;
