@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # package:bench:features entries; later issues append theirs.
-BENCHES=(keel-uid:ids: keel-coord:coord:etcd keel-cache:cache:redis keel-mq:mq:kafka)
+BENCHES=(keel-uid:ids: keel-coord:coord:etcd keel-cache:cache:redis keel-mq:mq:kafka keel-ratelimit:ratelimit:)
 
 # Benchmarks that compare with a real backend (etcd, ...) need the services.
 eval "$(scripts/services.sh)"

@@ -41,4 +41,8 @@ pub use config::{Config, Mode};
 pub use error::{Error, Result};
 pub use lock::{CacheLock, CacheLockGuard};
 pub use provider::{MAX_KEY_BYTES, Options, Provider, new};
-pub use types::{Bucket, KeyTtl, TokenDecision};
+pub use types::{Bucket, KeyTtl, TokenDecision, bucket_step};
+
+/// The Lua script `token_bucket` runs on Redis (for benchmarks comparing with a raw EVALSHA).
+#[cfg(feature = "redis")]
+pub const TOKEN_BUCKET_SCRIPT: &str = backend::redis::TOKEN_BUCKET;

@@ -68,7 +68,10 @@ impl Bucket {
 /// The token-bucket step, shared by the standalone backend and mirrored line by line by the
 /// Redis Lua script (both compute in IEEE doubles, so they give the same answers).
 /// `state` is `(tokens, last refill in µs)`; returns the decision and the new state.
-pub(crate) fn bucket_step(
+///
+/// Public so that other token-bucket implementations (keel-ratelimit's local limiter) can be
+/// checked against the exact algorithm the cache runs.
+pub fn bucket_step(
     bucket: &Bucket,
     state: Option<(f64, i64)>,
     now_us: i64,

@@ -39,7 +39,9 @@ return 0
 ";
 
 /// The token bucket on the server's clock; mirrors `types::bucket_step` line by line.
-const TOKEN_BUCKET: &str = r"
+/// KEYS[1] = bucket; ARGV = rate, burst, cost, key TTL in ms. Public (as
+/// `keel_cache::TOKEN_BUCKET_SCRIPT`) so benchmarks can compare with a raw EVALSHA of it.
+pub(crate) const TOKEN_BUCKET: &str = r"
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
