@@ -1,9 +1,12 @@
 //! Consumer groups with at-least-once delivery, written once over any backend.
 //!
 //! A fetch task takes records from the backend's group member and hands each partition's records
-//! to that partition's worker, which processes them one at a time (so order within a partition —
-//! within a key — is kept) while different partitions proceed in parallel. A worker:
-//! 1. runs the handler under the Context carried in the message headers (trace id, deadline);
+//! to that partition's worker — a fetched run of one partition as one batch, so queueing and
+//! waking cost per batch, not per message — which processes them one at a time (so order within
+//! a partition — within a key — is kept) while different partitions proceed in parallel. A
+//! worker:
+//! 1. runs the handler under the Context carried in the message headers (the trace, not the
+//!    deadline);
 //! 2. on failure retries with exponential backoff, up to `max_attempts`;
 //! 3. then sends the message to the dead-letter topic (with where it came from and why) and
 //!    only after that is acknowledged goes on — a message is never dropped silently;
@@ -19,21 +22,36 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use keel_clog::{Context, Logger};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, RawConsumer, RawRecord};
+use crate::backend::{Backend, Outgoing, RawConsumer, RawRecord, RawRun};
 use crate::message::{Message, Received, dead_letter_headers};
+use crate::trace::TraceContexts;
 use crate::{ConsumerOptions, HandlerError};
 
 /// Records fetched ahead for one partition before fetching pauses.
 const PARTITION_QUEUE: usize = 256;
-/// The queue feeding one partition's worker, and the worker.
-type PartitionWorker = (mpsc::Sender<RawRecord>, JoinHandle<()>);
 
 /// Most records taken from the backend in one fetch.
 const FETCH_BATCH: usize = 256;
+
+/// A worker gives room back to the fetch loop in steps of this many records (and when it has
+/// finished a batch): a semaphore operation per message was a measurable part of its cost.
+const ROOM_STEP: usize = 16;
+
+/// The queue feeding one partition's worker, and the worker.
+struct PartitionWorker {
+    batches: mpsc::UnboundedSender<Vec<RawRecord>>,
+    /// One permit per record that may be queued: the worker returns one per record it is done
+    /// with, so at most `PARTITION_QUEUE` records wait, however they were batched.
+    room: Arc<Semaphore>,
+    task: JoinHandle<()>,
+}
+
+// A fetched run must fit a partition's queue in one piece.
+const _: () = assert!(FETCH_BATCH <= PARTITION_QUEUE);
 
 /// Processes messages of a subscription.
 #[async_trait]
@@ -142,31 +160,59 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         abort: abort.clone(),
         stop: stop.clone(),
     });
-    let mut partitions: HashMap<(Arc<str>, i32), PartitionWorker> = HashMap::new();
+    let mut partitions: HashMap<(Arc<str>, i32), PartitionWorker, foldhash::fast::RandomState> =
+        HashMap::default();
     loop {
         let records = tokio::select! {
             _ = stop.cancelled() => break,
             records = raw.recv(FETCH_BATCH) => records,
         };
         match records {
-            Ok(records) => {
-                for record in records {
-                    let key = (Arc::clone(&record.topic), record.partition);
-                    let (tx, _) = partitions.entry(key).or_insert_with(|| {
-                        let (tx, rx) = mpsc::channel(PARTITION_QUEUE);
-                        let task = tokio::spawn(Arc::clone(&worker).drain(rx));
-                        (tx, task)
-                    });
+            Ok(runs) => {
+                for RawRun {
+                    topic,
+                    partition,
+                    records: run,
+                } in runs
+                {
+                    let queue = partitions.entry((topic, partition)).or_insert_with_key(
+                        |(topic, partition)| {
+                            let (batches, rx) = mpsc::unbounded_channel();
+                            let room = Arc::new(Semaphore::new(PARTITION_QUEUE));
+                            // The worker's own copy of the name: every message handed to
+                            // the handler holds it, and a reference count touched by one
+                            // worker only is cheaper than one shared with the fetch loop.
+                            let task = tokio::spawn(Arc::clone(&worker).drain(
+                                Arc::from(&**topic),
+                                *partition,
+                                rx,
+                                Arc::clone(&room),
+                            ));
+                            PartitionWorker {
+                                batches,
+                                room,
+                                task,
+                            }
+                        },
+                    );
                     // A full queue (a slow or retrying partition) pauses fetching:
                     // backpressure instead of unbounded buffering.
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        sent = tx.send(record) => if sent.is_err() {
-                            // Cannot happen while workers catch handler panics; if it does,
-                            // say so rather than dropping records quietly (they stay
-                            // unacknowledged and are redelivered).
-                            tracing::error!(ns = worker.logger.namespace(), "a partition worker stopped; its records will be redelivered");
+                        // Given back by the worker, one per record. (The semaphore is never
+                        // closed, so acquiring cannot fail.)
+                        room = queue.room.acquire_many(run.len() as u32) => if let Ok(room) = room {
+                            room.forget();
                         }
+                    }
+                    if queue.batches.send(run).is_err() {
+                        // Cannot happen while workers catch handler panics; if it does, say so
+                        // rather than dropping records quietly (they stay unacknowledged and
+                        // are redelivered).
+                        tracing::error!(
+                            ns = worker.logger.namespace(),
+                            "a partition worker stopped; its records will be redelivered"
+                        );
                     }
                 }
                 if stop.is_cancelled() {
@@ -184,8 +230,11 @@ async fn run(spec: SubscriptionSpec, stop: CancellationToken, abort: Cancellatio
         }
     }
     // Workers finish the message they are on; queued ones stay unacknowledged (redelivered).
-    for (_, (tx, mut task)) in partitions {
-        drop(tx);
+    for (_, queue) in partitions {
+        let PartitionWorker {
+            batches, mut task, ..
+        } = queue;
+        drop(batches);
         // A handler stuck past the provider's close timeout is aborted, not waited for.
         tokio::select! {
             _ = &mut task => {}
@@ -213,15 +262,6 @@ struct Worker {
     stop: CancellationToken,
 }
 
-/// The Context of a consumed message: the producer's trace (from `traceparent`), no deadline.
-fn trace_context(headers: &[(String, Vec<u8>)]) -> Context {
-    use keel_clog::Extractor;
-    headers
-        .get_header(keel_clog::TRACEPARENT_HEADER)
-        .and_then(|value| keel_clog::TraceParent::parse(value).ok())
-        .map_or_else(Context::new, Context::from_trace_parent)
-}
-
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic
         .downcast_ref::<&str>()
@@ -232,26 +272,47 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl Worker {
-    async fn drain(self: Arc<Self>, mut records: mpsc::Receiver<RawRecord>) {
-        while let Some(record) = records.recv().await {
+    /// Processes one partition's batches in order.
+    async fn drain(
+        self: Arc<Self>,
+        topic: Arc<str>,
+        partition: i32,
+        mut batches: mpsc::UnboundedReceiver<Vec<RawRecord>>,
+        room: Arc<Semaphore>,
+    ) {
+        let mut contexts = TraceContexts::default();
+        while let Some(batch) = batches.recv().await {
+            // Checked per batch, not per record: the token takes a lock that all partitions
+            // share. An abort also closes the queue, which is checked after every record.
             if self.abort.is_cancelled() {
                 return;
             }
-            self.process(record).await;
-            // After a close, only the message in hand is finished.
-            if records.is_closed() {
-                return;
+            let mut done = 0;
+            for record in batch {
+                let ctx = contexts.context_for(&record.headers);
+                self.process(ctx, Arc::clone(&topic), partition, record)
+                    .await;
+                done += 1;
+                if done == ROOM_STEP {
+                    room.add_permits(done);
+                    done = 0;
+                }
+                // After a close, only the message in hand is finished.
+                if batches.is_closed() {
+                    return;
+                }
             }
+            room.add_permits(done);
         }
     }
 
-    async fn process(&self, record: RawRecord) {
-        // The producer's trace continues here, but not its deadline: a message consumed later
-        // (or retried after backoff) must not inherit a budget that ran out meanwhile.
-        let ctx = trace_context(&record.headers);
+    /// Handles one message until it is acknowledged (or the subscription stops). `ctx`
+    /// continues the producer's trace, but not its deadline: a message consumed later (or
+    /// retried after backoff) must not inherit a budget that ran out meanwhile.
+    async fn process(&self, ctx: Context, topic: Arc<str>, partition: i32, record: RawRecord) {
         let mut received = Received {
-            topic: record.topic,
-            partition: record.partition,
+            topic,
+            partition,
             offset: record.offset,
             key: record.key,
             payload: record.payload,
@@ -332,11 +393,11 @@ impl Worker {
         ] {
             headers.push((name.to_owned(), value.into_bytes()));
         }
-        let message = Message {
+        let message = Outgoing::from(Message {
             key: received.key.clone(),
             payload: received.payload.clone(),
             headers,
-        };
+        });
         let mut wait = Duration::from_millis(100);
         loop {
             match self.backend.produce(&topic, message.clone()).await {

@@ -40,6 +40,7 @@ mod consumer;
 mod error;
 mod message;
 mod provider;
+mod trace;
 
 pub use backend::TopicInfo;
 pub use backend::standalone::StandaloneBroker;

@@ -43,16 +43,6 @@ impl Message {
         self.headers.push((name.into(), value.into()));
         self
     }
-
-    pub(crate) fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Bytes::len)
-            + self.payload.len()
-            + self
-                .headers
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-    }
 }
 
 /// Where a sent message was stored.

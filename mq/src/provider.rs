@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::backend::standalone::StandaloneBroker;
-use crate::backend::{Backend, TopicInfo};
+use crate::backend::{Backend, Outgoing, TopicInfo};
 use crate::config::check_name;
 use crate::consumer::{Handler, Subscription, SubscriptionSpec};
 use crate::message::{Delivery, Message};
@@ -128,10 +128,14 @@ impl Mq {
         }
     }
 
-    fn prepare(&self, ctx: &Context, topic: &str, mut message: Message) -> Result<Message> {
+    fn prepare(&self, ctx: &Context, topic: &str, message: Message) -> Result<Outgoing> {
         self.check_open()?;
         check_name("topic", topic)?;
-        keel_clog::inject(ctx, &mut message.headers);
+        let message = Outgoing {
+            headers: crate::trace::headers(ctx, message.headers),
+            key: message.key,
+            payload: message.payload,
+        };
         let size = message.size();
         if size > self.config.max_message_bytes {
             return Err(Error::MessageTooLarge {

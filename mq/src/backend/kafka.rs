@@ -20,8 +20,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{Backend, RawConsumer, RawRecord, TopicInfo};
-use crate::message::{Delivery, Message};
+use super::{Backend, Outgoing, RawConsumer, RawRecord, RawRun, TopicInfo};
+use crate::message::Delivery;
 use crate::{Config, Error, Result};
 
 pub(crate) struct KafkaBackend {
@@ -151,9 +151,9 @@ impl Backend for KafkaBackend {
         Ok(topics)
     }
 
-    async fn produce(&self, topic: &str, message: Message) -> Result<Delivery> {
+    async fn produce(&self, topic: &str, message: Outgoing) -> Result<Delivery> {
         let mut headers = OwnedHeaders::new_with_capacity(message.headers.len());
-        for (key, value) in &message.headers {
+        for (key, value) in message.headers.iter() {
             headers = headers.insert(Header {
                 key,
                 value: Some(value),
@@ -224,7 +224,7 @@ struct KafkaConsumer {
 
 #[async_trait]
 impl RawConsumer for KafkaConsumer {
-    async fn recv(&self, _max: usize) -> Result<Vec<RawRecord>> {
+    async fn recv(&self, _max: usize) -> Result<Vec<RawRun>> {
         let message = self
             .consumer
             .recv()
@@ -244,16 +244,18 @@ impl RawConsumer for KafkaConsumer {
             })
             .unwrap_or_default();
         // librdkafka prefetches and queues; one message per call keeps the borrow simple.
-        Ok(vec![RawRecord {
+        Ok(vec![RawRun {
             topic: Arc::from(message.topic()),
             partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(Bytes::copy_from_slice),
-            payload: message
-                .payload()
-                .map(Bytes::copy_from_slice)
-                .unwrap_or_default(),
-            headers: headers.into(),
+            records: vec![RawRecord {
+                offset: message.offset(),
+                key: message.key().map(Bytes::copy_from_slice),
+                payload: message
+                    .payload()
+                    .map(Bytes::copy_from_slice)
+                    .unwrap_or_default(),
+                headers: headers.into(),
+            }],
         }])
     }
 
