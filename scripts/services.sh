@@ -83,6 +83,9 @@ pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 install_missing() {
   local pkgs=()
   command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
+  # etcd-client's build imports google/protobuf/*.proto, which ship in libprotobuf-dev (only a
+  # recommendation of protobuf-compiler, so not always installed with it).
+  [[ -f /usr/include/google/protobuf/descriptor.proto ]] || pkgs+=(libprotobuf-dev)
   command -v etcd >/dev/null || pkgs+=(etcd-server)
   command -v etcdctl >/dev/null || pkgs+=(etcd-client)
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null || pkgs+=(redis-server)
