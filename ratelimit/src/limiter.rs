@@ -17,6 +17,31 @@ use crate::{Basis, Config, Decision, Error, FailPolicy, Options, Result, RuleMod
 /// How often a repeated warning (unknown rule, backend down) may be logged.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// What coord holds: rules that add to or replace `Config::rules` by name, and optionally the
+/// unknown-rule policy. Removing a rule from coord brings back the configured one (if any).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    #[serde(default)]
+    unknown_rule: Option<FailPolicy>,
+    #[serde(default)]
+    rules: std::collections::BTreeMap<String, crate::Rule>,
+}
+
+impl Stored {
+    /// `base` with these overrides applied.
+    fn over(&self, base: &Rules) -> Rules {
+        let mut merged = base.clone();
+        if let Some(policy) = self.unknown_rule {
+            merged.unknown_rule = policy;
+        }
+        merged
+            .rules
+            .extend(self.rules.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged
+    }
+}
+
 /// Token-bucket rate limits per resource and key.
 ///
 /// Built by [`new`]; cheap to share (`Arc`). Dropping it stops the rule watch and the sweeper.
@@ -30,7 +55,7 @@ pub struct RateLimiter {
     unknown_log: LogGate,
     backend_log: LogGate,
     /// Follows the rules in coord; dropping it stops following.
-    watch: Option<ConfigWatch<Rules>>,
+    watch: Option<ConfigWatch<Stored>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -51,10 +76,11 @@ impl Drop for RateLimiter {
     }
 }
 
-/// Builds the rate limiter. With `Options::coord` the rules are loaded from
-/// `/config/{env}/{service}/ratelimit/` and followed (an invalid stored set fails `new`; an
-/// invalid update is refused, logged and reported by [`RateLimiter::last_config_error`], and
-/// the last good set stays). Without it, `Config::rules` apply.
+/// Builds the rate limiter. `Config::rules` are the base; with `Options::coord`, the rules in
+/// `/config/{env}/{service}/ratelimit/` are added to them (replacing same-named ones, and
+/// `unknown_rule` if set) and followed: an invalid stored set fails `new`; an invalid update is
+/// refused, logged and reported by [`RateLimiter::last_config_error`], and the last good set
+/// stays.
 pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Arc<RateLimiter>> {
     config.validate()?;
     let logger = opts.logger.named("ratelimit");
@@ -64,19 +90,21 @@ pub async fn new(ctx: &Context, config: Config, opts: Options) -> Result<Arc<Rat
         None => (config.rules.clone(), None),
         Some(coord) => {
             let (mode, has_cache) = (config.mode, opts.cache.is_some());
-            let watch = ConfigWatch::<Rules>::start(
+            let base = config.rules.clone();
+            let watch = ConfigWatch::<Stored>::start(
                 ctx,
                 Arc::clone(coord),
                 config.env,
                 &config.service,
                 "ratelimit",
-                move |rules: &Rules| {
+                move |stored: &Stored| {
+                    let rules = stored.over(&base);
                     rules.validate().map_err(|e| e.to_string())?;
-                    missing_cache(rules, mode, has_cache)
+                    missing_cache(&rules, mode, has_cache)
                 },
             )
             .await?;
-            ((*watch.current()).clone(), Some(watch))
+            (watch.current().over(&config.rules), Some(watch))
         }
     };
     let compiled = RuleSet::compile(&rules, None, config.mode, config.max_keys)?;
@@ -121,13 +149,16 @@ fn missing_cache(rules: &Rules, mode: Mode, has_cache: bool) -> std::result::Res
 }
 
 /// Applies every accepted rule set until the limiter is dropped.
-async fn follow(limiter: Weak<RateLimiter>, mut updates: tokio::sync::watch::Receiver<Arc<Rules>>) {
+async fn follow(
+    limiter: Weak<RateLimiter>,
+    mut updates: tokio::sync::watch::Receiver<Arc<Stored>>,
+) {
     while updates.changed().await.is_ok() {
-        let rules = Arc::clone(&updates.borrow_and_update());
+        let stored = Arc::clone(&updates.borrow_and_update());
         let Some(limiter) = limiter.upgrade() else {
             return;
         };
-        limiter.apply(&rules);
+        limiter.apply(&stored.over(&limiter.config.rules));
     }
 }
 

@@ -255,3 +255,51 @@ async fn rules_reload_from_coord_while_traffic_runs() {
     let d = rl.allow(&ctx, "api", "k").await.unwrap();
     assert_eq!((d.allowed, d.basis), (false, Basis::UnknownRule));
 }
+
+#[tokio::test]
+async fn coord_rules_add_to_and_replace_the_configured_ones() {
+    let ctx = Context::new();
+    let coord = keel_coord::new(
+        &ctx,
+        keel_coord::Config::for_env(Env::Development),
+        keel_coord::Options::default(),
+    )
+    .await
+    .unwrap();
+    let config = Config {
+        service: "base".into(),
+        rules: Rules::default().with("api", Rule::local(0.001).with_burst(1)),
+        ..Config::for_env(Env::Development)
+    };
+    let options = Options {
+        coord: Some(Arc::clone(&coord)),
+        ..Options::default()
+    };
+    let rl = keel_ratelimit::new(&ctx, config, options).await.unwrap();
+    // Nothing in coord: the configured rule applies.
+    assert_eq!(rl.rules().rules["api"].effective_burst(), 1);
+    let key = "/config/development/base/ratelimit/rules/api";
+    coord
+        .put(&ctx, key, rule_json(0.001, 7), None)
+        .await
+        .unwrap();
+    eventually_async(
+        "coord's rule to replace the configured one",
+        Duration::from_secs(5),
+        || {
+            let rl = Arc::clone(&rl);
+            async move { (rl.rules().rules["api"].effective_burst() == 7).then_some(()) }
+        },
+    )
+    .await;
+    coord.delete(&ctx, key).await.unwrap();
+    eventually_async(
+        "the configured rule to come back",
+        Duration::from_secs(5),
+        || {
+            let rl = Arc::clone(&rl);
+            async move { (rl.rules().rules["api"].effective_burst() == 1).then_some(()) }
+        },
+    )
+    .await;
+}
