@@ -1,0 +1,120 @@
+//! [`Notifier`]: the current release key of each namespace clients watch, and a way to wait
+//! for it to change.
+//!
+//! One `tokio::sync::watch` channel per watched namespace: a parked long poll is one receiver
+//! (a few dozen bytes) and a release wakes exactly the receivers of its namespace. Channels are
+//! created on first watch and dropped by [`Notifier::prune`] once nobody waits on them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use crate::NamespaceId;
+
+/// The last known release key of a namespace: `None` until it was read from storage,
+/// `Some("")` for a namespace without releases.
+type Known = Option<String>;
+
+/// Current release keys and the clients waiting on them.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    channels: Mutex<HashMap<NamespaceId, watch::Sender<Known>>>,
+}
+
+impl Notifier {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<NamespaceId, watch::Sender<Known>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `release_key` is now current for `namespace` and wakes its watchers.
+    pub fn publish(&self, namespace: &NamespaceId, release_key: &str) {
+        let mut channels = self.channels();
+        match channels.get(namespace) {
+            Some(sender) => {
+                sender.send_if_modified(|known| {
+                    if known.as_deref() == Some(release_key) {
+                        return false;
+                    }
+                    *known = Some(release_key.to_owned());
+                    true
+                });
+            }
+            None => {
+                let (sender, _) = watch::channel(Some(release_key.to_owned()));
+                channels.insert(namespace.clone(), sender);
+            }
+        }
+    }
+
+    /// A receiver for `namespace`'s release key (`None` inside until someone [`seed`]s it).
+    ///
+    /// [`seed`]: Notifier::seed
+    pub fn subscribe(&self, namespace: &NamespaceId) -> watch::Receiver<Known> {
+        self.channels()
+            .entry(namespace.clone())
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe()
+    }
+
+    /// Sets the key read from storage, unless a newer one was published meanwhile.
+    pub fn seed(&self, namespace: &NamespaceId, release_key: &str) {
+        if let Some(sender) = self.channels().get(namespace) {
+            sender.send_if_modified(|known| {
+                if known.is_some() {
+                    return false;
+                }
+                *known = Some(release_key.to_owned());
+                true
+            });
+        }
+    }
+
+    /// Forgets namespaces nobody waits on (their keys are read from storage again when needed).
+    pub fn prune(&self) {
+        self.channels()
+            .retain(|_, sender| sender.receiver_count() > 0);
+    }
+
+    /// Receivers currently waiting (parked long polls, open subscriptions).
+    pub fn waiting(&self) -> usize {
+        self.channels()
+            .values()
+            .map(watch::Sender::receiver_count)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(name: &str) -> NamespaceId {
+        NamespaceId {
+            env: "dev".into(),
+            app: "a".into(),
+            cluster: "default".into(),
+            namespace: name.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_only_its_namespace() {
+        let notifier = Notifier::default();
+        let mut one = notifier.subscribe(&ns("one"));
+        let two = notifier.subscribe(&ns("two"));
+        notifier.seed(&ns("one"), "r1");
+        assert_eq!(one.borrow_and_update().as_deref(), Some("r1"));
+        notifier.publish(&ns("one"), "r2");
+        one.changed().await.unwrap();
+        assert_eq!(one.borrow_and_update().as_deref(), Some("r2"));
+        assert!(!two.has_changed().unwrap());
+        // A seed never overwrites a published key.
+        notifier.seed(&ns("one"), "r1");
+        assert_eq!(one.borrow().as_deref(), Some("r2"));
+        assert_eq!(notifier.waiting(), 2);
+        drop((one, two));
+        notifier.prune();
+        assert_eq!(notifier.waiting(), 0);
+    }
+}

@@ -1,0 +1,159 @@
+//! Client reads and waits: the namespace a client is served (with the `default` cluster
+//! fallback), its configuration (304, incremental), and waiting until that changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::select_all;
+use keel_clog::Context;
+use tokio::sync::watch;
+
+use super::served::ClientId;
+use super::{Changes, ConfigAnswer, ConfigCenter};
+use crate::model::DEFAULT_CLUSTER;
+use crate::{Error, NamespaceId, Release, Result};
+
+impl ConfigCenter {
+    /// The namespace a client of `id` is served: its own, or the `default` cluster's when its
+    /// cluster does not have that namespace.
+    pub async fn resolve(&self, ctx: &Context, id: &NamespaceId) -> Result<NamespaceId> {
+        if self.cached(id).is_some() {
+            return Ok(id.clone());
+        }
+        match self.store.get_namespace(ctx, id).await {
+            Ok(_) => Ok(id.clone()),
+            Err(Error::NotFound(_)) if id.cluster != DEFAULT_CLUSTER => {
+                let fallback = NamespaceId {
+                    cluster: DEFAULT_CLUSTER.into(),
+                    ..id.clone()
+                };
+                self.store.get_namespace(ctx, &fallback).await?;
+                Ok(fallback)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The release `client` is served for `id` (resolved), if any.
+    async fn release_for(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        client: &ClientId,
+    ) -> Result<Option<Arc<Release>>> {
+        Ok(self.served(ctx, id).await?.for_client(client).cloned())
+    }
+
+    /// What a client holding `known` (a release key, or nothing) should get for `id`.
+    pub async fn client_config(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        known: Option<&str>,
+        incremental: bool,
+        client: &ClientId,
+    ) -> Result<ConfigAnswer> {
+        let served_id = self.resolve(ctx, id).await?;
+        let served = self.served(ctx, &served_id).await?;
+        let Some(current) = served.for_client(client).cloned() else {
+            return Err(Error::NotFound(format!(
+                "namespace {served_id} has no release yet; release it first"
+            )));
+        };
+        let Some(known) = known else {
+            return Ok(ConfigAnswer::Full(current));
+        };
+        if known == current.release_key {
+            return Ok(ConfigAnswer::NotModified);
+        }
+        if !incremental {
+            return Ok(ConfigAnswer::Full(current));
+        }
+        // The client's release: the gray one it may have been served, or a normal release.
+        let gray = served
+            .gray
+            .as_ref()
+            .filter(|g| g.release.release_key == known)
+            .map(|g| Arc::clone(&g.release));
+        let old = match gray {
+            Some(gray) => Ok((*gray).clone()),
+            None => self.store.get_release(ctx, &served_id, known).await,
+        };
+        match old {
+            Ok(old) => Ok(ConfigAnswer::Changes(Box::new(Changes::between(
+                &old, &current,
+            )))),
+            // A key from another namespace, a purged or an ended gray release: send everything.
+            Err(Error::NotFound(_)) => Ok(ConfigAnswer::Full(current)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A receiver that changes whenever what `asked`'s namespace serves changes.
+    pub async fn subscribe(
+        &self,
+        ctx: &Context,
+        asked: &NamespaceId,
+    ) -> Result<watch::Receiver<Option<String>>> {
+        let served_id = self.resolve(ctx, asked).await?;
+        // Subscribe before reading, so a release in between is not missed.
+        let receiver = self.notifier.subscribe(&served_id);
+        if receiver.borrow().is_none() {
+            let served = self.served(ctx, &served_id).await?;
+            self.notifier.seed(&served_id, &served.token());
+        }
+        Ok(receiver)
+    }
+
+    /// The key `client` should hold for `asked` now (`""` while there is no release for it).
+    async fn key_for(
+        &self,
+        ctx: &Context,
+        asked: &NamespaceId,
+        client: &ClientId,
+    ) -> Result<String> {
+        let served_id = self.resolve(ctx, asked).await?;
+        Ok(self
+            .release_for(ctx, &served_id, client)
+            .await?
+            .map(|r| r.release_key.clone())
+            .unwrap_or_default())
+    }
+
+    /// Waits until the release `client` is served for one of `watches` (namespace, the key the
+    /// client has) differs from the client's, or `timeout` passes. Returns the namespaces (as
+    /// the client named them) with their new keys; empty on timeout or shutdown.
+    pub async fn wait_for_changes(
+        &self,
+        ctx: &Context,
+        watches: &[(NamespaceId, String)],
+        client: &ClientId,
+        timeout: Duration,
+    ) -> Result<Vec<(NamespaceId, String)>> {
+        let mut receivers = Vec::with_capacity(watches.len());
+        for (asked, _) in watches {
+            receivers.push(self.subscribe(ctx, asked).await?);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut changed = Vec::new();
+            for ((asked, known), receiver) in watches.iter().zip(receivers.iter_mut()) {
+                let _ = receiver.borrow_and_update();
+                let current = self.key_for(ctx, asked, client).await?;
+                if current != *known {
+                    changed.push((asked.clone(), current));
+                }
+            }
+            if !changed.is_empty() || receivers.is_empty() {
+                return Ok(changed);
+            }
+            let any_change = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
+            tokio::select! {
+                _ = any_change => {}
+                () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
+                _ = ctx.done() => return Ok(Vec::new()),
+                _ = self.shutdown.done() => return Ok(Vec::new()),
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Gray releases: at most one active per namespace (`cc_gray_releases`, keyed by namespace), a
+//! snapshot of the working copy served only to the clients its rules match. Merging turns it
+//! into a normal (current) release; abandoning drops it.
+
+use std::collections::BTreeMap;
+
+use keel_clog::Context;
+use serde_json::json;
+
+use super::conn::Conn;
+use super::history::{self, Event};
+use super::releases::{self, NewRelease};
+use super::rows::encode_configs;
+use super::{ConfigStore, conflict_on_unique, input, items, locate, now_ms};
+use crate::{Error, GrayRelease, GrayRules, NamespaceId, Release, Result};
+
+/// A row of `cc_gray_releases`.
+#[derive(sqlx::FromRow)]
+struct GrayRow {
+    release_key: String,
+    name: String,
+    comment: String,
+    configs: String,
+    rules: String,
+    created_at: i64,
+    created_by: String,
+}
+
+impl GrayRow {
+    fn into_gray(self, id: &NamespaceId) -> Result<GrayRelease> {
+        let corrupt = |what: &str, e: serde_json::Error| {
+            Error::Storage(keel_db::Error::Decode(format!(
+                "gray release {} of {id}: stored {what} is not valid: {e}",
+                self.release_key
+            )))
+        };
+        let configs: BTreeMap<String, String> =
+            serde_json::from_str(&self.configs).map_err(|e| corrupt("configs", e))?;
+        let rules: GrayRules =
+            serde_json::from_str(&self.rules).map_err(|e| corrupt("rules", e))?;
+        Ok(GrayRelease {
+            release: Release {
+                release_key: self.release_key,
+                namespace: id.clone(),
+                name: self.name,
+                comment: self.comment,
+                configs,
+                created_at: self.created_at,
+                created_by: self.created_by,
+                rolled_back_from: None,
+            },
+            rules,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT release_key, name, comment, configs, rules, created_at, created_by \
+                      FROM cc_gray_releases WHERE namespace_id = ?";
+
+async fn active(
+    conn: &mut Conn<'_, '_>,
+    ctx: &Context,
+    namespace_id: i64,
+) -> Result<Option<GrayRow>> {
+    let sql = conn.dialect().sql(SELECT);
+    Ok(conn
+        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id))
+        .await?)
+}
+
+fn not_active(id: &NamespaceId, key: &str) -> Error {
+    Error::NotFound(format!(
+        "{key:?} is not the active gray release of namespace {id}"
+    ))
+}
+
+/// What a new gray release is made of (besides the working copy it snapshots).
+#[derive(Debug, Clone, Copy)]
+pub struct NewGray<'a> {
+    /// Its key (unique among all releases).
+    pub release_key: &'a str,
+    /// A name.
+    pub name: &'a str,
+    /// Free text.
+    pub comment: &'a str,
+    /// Who gets it.
+    pub rules: &'a GrayRules,
+}
+
+impl ConfigStore {
+    /// Snapshots the working copy as the namespace's gray release for the clients `rules`
+    /// match, replacing the active one (if any). Records `gray.create`.
+    pub async fn create_gray(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        new: NewGray<'_>,
+        actor: &str,
+    ) -> Result<GrayRelease> {
+        let NewGray {
+            release_key,
+            name,
+            comment,
+            rules,
+        } = new;
+        input::release_key(release_key)?;
+        input::text("release name", name)?;
+        input::text("release comment", comment)?;
+        input::text("actor", actor)?;
+        rules.validate()?;
+        let stored_rules =
+            serde_json::to_string(rules).map_err(|e| Error::Invalid(format!("gray rules: {e}")))?;
+        self.db
+            .transaction(ctx, |tx| {
+                Box::pin(async move {
+                    let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    let configs = items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?;
+                    let stored = encode_configs(&configs)?;
+                    let replaced = active(&mut Conn::Tx(tx), ctx, ns.id)
+                        .await?
+                        .map(|row| row.release_key);
+                    let delete = tx
+                        .dialect()
+                        .sql("DELETE FROM cc_gray_releases WHERE namespace_id = ?");
+                    tx.execute(ctx, sqlx::query(delete).bind(ns.id)).await?;
+                    let insert = tx.dialect().insert(
+                        "cc_gray_releases",
+                        &[
+                            "namespace_id",
+                            "release_key",
+                            "name",
+                            "comment",
+                            "configs",
+                            "rules",
+                            "created_at",
+                            "created_by",
+                        ],
+                        None,
+                    )?;
+                    let created_at = now_ms();
+                    tx.execute(
+                        ctx,
+                        sqlx::query(insert)
+                            .bind(ns.id)
+                            .bind(release_key)
+                            .bind(name)
+                            .bind(comment)
+                            .bind(stored.as_str())
+                            .bind(stored_rules.as_str())
+                            .bind(created_at)
+                            .bind(actor),
+                    )
+                    .await
+                    .map_err(|e| {
+                        conflict_on_unique(e.into(), || {
+                            format!("release key {release_key:?} is already used")
+                        })
+                    })?;
+                    history::record(
+                        tx,
+                        ctx,
+                        Event::in_namespace(
+                            id,
+                            ns.id,
+                            actor,
+                            "gray.create",
+                            release_key,
+                            json!({ "name": name, "rules": rules, "replaced": replaced, "keys": configs.len() }),
+                        ),
+                    )
+                    .await?;
+                    Ok(GrayRelease {
+                        release: Release {
+                            release_key: release_key.to_owned(),
+                            namespace: id.clone(),
+                            name: name.to_owned(),
+                            comment: comment.to_owned(),
+                            configs,
+                            created_at,
+                            created_by: actor.to_owned(),
+                            rolled_back_from: None,
+                        },
+                        rules: rules.clone(),
+                    })
+                })
+            })
+            .await
+    }
+
+    /// The namespace's active gray release, if any.
+    pub async fn gray_release(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+    ) -> Result<Option<GrayRelease>> {
+        let mut conn = Conn::Pool(&self.db);
+        let ns = locate::namespace(&mut conn, ctx, id).await?;
+        active(&mut conn, ctx, ns.id)
+            .await?
+            .map(|row| row.into_gray(id))
+            .transpose()
+    }
+
+    /// Makes the active gray release `gray_key` everyone's: a new release `new_key` with its
+    /// configuration becomes current and the gray release ends. Records `gray.merge`.
+    pub async fn merge_gray(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        gray_key: &str,
+        new_key: &str,
+        actor: &str,
+    ) -> Result<Release> {
+        input::release_key(new_key)?;
+        input::text("actor", actor)?;
+        self.db
+            .transaction(ctx, |tx| {
+                Box::pin(async move {
+                    let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    let gray = active(&mut Conn::Tx(tx), ctx, ns.id)
+                        .await?
+                        .filter(|row| row.release_key == gray_key)
+                        .ok_or_else(|| not_active(id, gray_key))?;
+                    let comment = format!("merge of gray release {gray_key}");
+                    let created_at = now_ms();
+                    releases::insert(
+                        tx,
+                        ctx,
+                        &NewRelease {
+                            namespace_id: ns.id,
+                            release_key: new_key,
+                            name: &gray.name,
+                            comment: &comment,
+                            configs: &gray.configs,
+                            created_at,
+                            actor,
+                            rolled_back_from: None,
+                        },
+                    )
+                    .await?;
+                    let delete = tx
+                        .dialect()
+                        .sql("DELETE FROM cc_gray_releases WHERE namespace_id = ?");
+                    tx.execute(ctx, sqlx::query(delete).bind(ns.id)).await?;
+                    history::record(
+                        tx,
+                        ctx,
+                        Event::in_namespace(
+                            id,
+                            ns.id,
+                            actor,
+                            "gray.merge",
+                            new_key,
+                            json!({ "gray": gray_key }),
+                        ),
+                    )
+                    .await?;
+                    let mut release = gray.into_gray(id)?.release;
+                    release.release_key = new_key.to_owned();
+                    release.comment = comment;
+                    release.created_at = created_at;
+                    release.created_by = actor.to_owned();
+                    Ok(release)
+                })
+            })
+            .await
+    }
+
+    /// Ends the active gray release `gray_key` without merging: its clients go back to the
+    /// current release. Records `gray.abandon`.
+    pub async fn abandon_gray(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        gray_key: &str,
+        actor: &str,
+    ) -> Result<()> {
+        input::text("actor", actor)?;
+        self.db
+            .transaction(ctx, |tx| {
+                Box::pin(async move {
+                    let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    let delete = tx.dialect().sql(
+                        "DELETE FROM cc_gray_releases WHERE namespace_id = ? AND release_key = ?",
+                    );
+                    let done = tx
+                        .execute(ctx, sqlx::query(delete).bind(ns.id).bind(gray_key))
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err(not_active(id, gray_key));
+                    }
+                    history::record(
+                        tx,
+                        ctx,
+                        Event::in_namespace(id, ns.id, actor, "gray.abandon", gray_key, json!({})),
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+}

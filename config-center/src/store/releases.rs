@@ -1,0 +1,304 @@
+//! Releases: immutable snapshots of a namespace's items, as clients read them. The newest
+//! release of a namespace (highest id) is its current one; a rollback is a new release that
+//! restores an older one's configuration.
+
+use keel_clog::Context;
+use keel_db::Tx;
+use serde_json::json;
+
+use super::conn::Conn;
+use super::history::{self, Event};
+use super::rows::{ReleaseRow, encode_configs};
+use super::{ConfigStore, conflict_on_unique, input, items, locate, now_ms, page_of, window};
+use crate::{Error, NamespaceId, Page, PageRequest, Release, Result};
+
+fn release_missing(id: &NamespaceId, key: &str) -> Error {
+    Error::NotFound(format!("release {key:?} not found in namespace {id}"))
+}
+
+/// What a new release row holds.
+pub(super) struct NewRelease<'a> {
+    pub(super) namespace_id: i64,
+    pub(super) release_key: &'a str,
+    pub(super) name: &'a str,
+    pub(super) comment: &'a str,
+    /// The configuration as stored (see [`encode_configs`]).
+    pub(super) configs: &'a str,
+    pub(super) created_at: i64,
+    pub(super) actor: &'a str,
+    pub(super) rolled_back_from: Option<&'a str>,
+}
+
+/// Inserts a release; Conflict when its key is taken (release keys are unique everywhere).
+pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>) -> Result<()> {
+    let sql = tx.dialect().insert(
+        "cc_releases",
+        &[
+            "namespace_id",
+            "release_key",
+            "name",
+            "comment",
+            "configs",
+            "created_at",
+            "created_by",
+            "rolled_back_from",
+        ],
+        None,
+    )?;
+    tx.execute(
+        ctx,
+        sqlx::query(sql)
+            .bind(new.namespace_id)
+            .bind(new.release_key)
+            .bind(new.name)
+            .bind(new.comment)
+            .bind(new.configs)
+            .bind(new.created_at)
+            .bind(new.actor)
+            .bind(new.rolled_back_from),
+    )
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e.into(), || {
+            format!("release key {:?} is already used", new.release_key)
+        })
+    })?;
+    Ok(())
+}
+
+/// The namespace's newest release, if any.
+async fn newest(
+    conn: &mut Conn<'_, '_>,
+    ctx: &Context,
+    namespace_id: i64,
+) -> Result<Option<ReleaseRow>> {
+    let sql = conn.dialect().sql(
+        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
+         FROM cc_releases WHERE namespace_id = ? ORDER BY id DESC LIMIT 1",
+    );
+    Ok(conn
+        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id))
+        .await?)
+}
+
+/// One release of the namespace, by key.
+async fn by_key(
+    conn: &mut Conn<'_, '_>,
+    ctx: &Context,
+    namespace_id: i64,
+    key: &str,
+) -> Result<Option<ReleaseRow>> {
+    let sql = conn.dialect().sql(
+        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
+         FROM cc_releases WHERE namespace_id = ? AND release_key = ?",
+    );
+    Ok(conn
+        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id).bind(key))
+        .await?)
+}
+
+impl ConfigStore {
+    /// Releases the namespace: snapshots every current item (key → value) in the same
+    /// transaction, makes the snapshot the namespace's current release and records
+    /// `release.create`. Conflict when `release_key` is already used.
+    pub async fn create_release(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        release_key: &str,
+        name: &str,
+        comment: &str,
+        actor: &str,
+    ) -> Result<Release> {
+        input::release_key(release_key)?;
+        input::text("release name", name)?;
+        input::text("release comment", comment)?;
+        input::text("actor", actor)?;
+        self.db
+            .transaction(ctx, |tx| {
+                Box::pin(async move {
+                    // Under the app lock no item write can slip between this read and the
+                    // insert: the snapshot is exactly the working copy at release time.
+                    let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    let configs = items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?;
+                    let stored = encode_configs(&configs)?;
+                    let created_at = now_ms();
+                    insert(
+                        tx,
+                        ctx,
+                        &NewRelease {
+                            namespace_id: ns.id,
+                            release_key,
+                            name,
+                            comment,
+                            configs: &stored,
+                            created_at,
+                            actor,
+                            rolled_back_from: None,
+                        },
+                    )
+                    .await?;
+                    history::record(
+                        tx,
+                        ctx,
+                        Event::in_namespace(
+                            id,
+                            ns.id,
+                            actor,
+                            "release.create",
+                            release_key,
+                            json!({ "name": name, "comment": comment, "keys": configs.len() }),
+                        ),
+                    )
+                    .await?;
+                    Ok(Release {
+                        release_key: release_key.to_owned(),
+                        namespace: id.clone(),
+                        name: name.to_owned(),
+                        comment: comment.to_owned(),
+                        configs,
+                        created_at,
+                        created_by: actor.to_owned(),
+                        rolled_back_from: None,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// The namespace's current release (its newest), or `None` before the first release.
+    pub async fn current_release(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+    ) -> Result<Option<Release>> {
+        let mut conn = Conn::Pool(&self.db);
+        let ns = locate::namespace(&mut conn, ctx, id).await?;
+        newest(&mut conn, ctx, ns.id)
+            .await?
+            .map(|r| r.into_release(id))
+            .transpose()
+    }
+
+    /// One release of the namespace; NotFound when `release_key` is not one of its releases.
+    pub async fn get_release(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        release_key: &str,
+    ) -> Result<Release> {
+        let mut conn = Conn::Pool(&self.db);
+        let ns = locate::namespace(&mut conn, ctx, id).await?;
+        by_key(&mut conn, ctx, ns.id, release_key)
+            .await?
+            .ok_or_else(|| release_missing(id, release_key))?
+            .into_release(id)
+    }
+
+    /// One page of the namespace's releases, newest first.
+    pub async fn list_releases(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        page: PageRequest,
+    ) -> Result<Page<Release>> {
+        let (limit, offset) = window(page)?;
+        let ns = locate::namespace(&mut Conn::Pool(&self.db), ctx, id).await?;
+        let d = self.db.dialect();
+        let (total,): (i64,) = self
+            .db
+            .fetch_one(
+                ctx,
+                sqlx::query_as(d.sql("SELECT COUNT(*) FROM cc_releases WHERE namespace_id = ?"))
+                    .bind(ns.id),
+            )
+            .await?;
+        let rows: Vec<ReleaseRow> = self
+            .db
+            .fetch_all(
+                ctx,
+                sqlx::query_as(d.sql(
+                    "SELECT release_key, name, comment, configs, created_at, created_by, \
+                     rolled_back_from FROM cc_releases WHERE namespace_id = ? \
+                     ORDER BY id DESC LIMIT ? OFFSET ?",
+                ))
+                .bind(ns.id)
+                .bind(limit)
+                .bind(offset),
+            )
+            .await?;
+        let releases = rows
+            .into_iter()
+            .map(|r| r.into_release(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(releases, total, page))
+    }
+
+    /// Rolls the namespace back to release `target_key`: a new release `new_key` with the
+    /// target's configuration (same name, `rolled_back_from = target_key`) becomes current,
+    /// and `release.rollback` is recorded. The working copy (items) is left as it is.
+    /// NotFound when the target is not a release of this namespace; Conflict when `new_key`
+    /// is already used.
+    pub async fn rollback(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        target_key: &str,
+        new_key: &str,
+        actor: &str,
+    ) -> Result<Release> {
+        input::release_key(new_key)?;
+        input::text("actor", actor)?;
+        self.db
+            .transaction(ctx, |tx| {
+                Box::pin(async move {
+                    let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    let mut conn = Conn::Tx(tx);
+                    let target = by_key(&mut conn, ctx, ns.id, target_key)
+                        .await?
+                        .ok_or_else(|| release_missing(id, target_key))?;
+                    let previous = newest(&mut conn, ctx, ns.id).await?.map(|r| r.release_key);
+                    let comment = format!("rollback to release {target_key}");
+                    let created_at = now_ms();
+                    // The target's stored text is copied as it is: byte for byte its
+                    // configuration, without a decode/encode round trip.
+                    insert(
+                        tx,
+                        ctx,
+                        &NewRelease {
+                            namespace_id: ns.id,
+                            release_key: new_key,
+                            name: &target.name,
+                            comment: &comment,
+                            configs: &target.configs,
+                            created_at,
+                            actor,
+                            rolled_back_from: Some(target_key),
+                        },
+                    )
+                    .await?;
+                    history::record(
+                        tx,
+                        ctx,
+                        Event::in_namespace(
+                            id,
+                            ns.id,
+                            actor,
+                            "release.rollback",
+                            new_key,
+                            json!({ "target": target_key, "previous": previous }),
+                        ),
+                    )
+                    .await?;
+                    let mut release = target.into_release(id)?;
+                    release.release_key = new_key.to_owned();
+                    release.comment = comment;
+                    release.created_at = created_at;
+                    release.created_by = actor.to_owned();
+                    release.rolled_back_from = Some(target_key.to_owned());
+                    Ok(release)
+                })
+            })
+            .await
+    }
+}

@@ -1,0 +1,191 @@
+//! `keel serve` as users run it: a real process on a free port with its own data directory,
+//! driven over HTTP. Covers the README walk-through, change push, `kill -9` durability and a
+//! graceful SIGTERM that answers parked long polls.
+// Helpers are test code: a panic is how they report a failure.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{call, free_port, ok, start};
+use keel_testkit::eventually;
+use serde_json::json;
+
+const NS: &str = "/api/v1/envs/dev/apps/shop/clusters/default/namespaces/application";
+
+#[test]
+fn walk_through_change_push_and_kill_9_durability() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port);
+    ok(
+        port,
+        "POST",
+        "/api/v1/envs/dev/apps",
+        Some(json!({"name": "shop", "owner": "team-a"})),
+    );
+    ok(
+        port,
+        "POST",
+        &format!("{NS}/items"),
+        Some(json!({"key": "db.pool", "value": "10"})),
+    );
+    ok(
+        port,
+        "POST",
+        &format!("{NS}/items"),
+        Some(json!({"key": "feature.x", "value": "on"})),
+    );
+    let first = ok(
+        port,
+        "POST",
+        &format!("{NS}/releases"),
+        Some(json!({"name": "v1"})),
+    );
+    let key = first["release_key"].as_str().unwrap().to_owned();
+
+    let read = ok(port, "GET", &format!("{NS}/configs"), None);
+    assert_eq!(read["configs"]["db.pool"], "10");
+    assert_eq!(read["release_key"], key.as_str());
+    let (status, _) = call(port, "GET", &format!("{NS}/configs?releaseKey={key}"), None).unwrap();
+    assert_eq!(status, 304);
+
+    // A parked long poll is answered by the next release.
+    let poll = std::thread::spawn(move || {
+        call(
+            port,
+            "GET",
+            &format!("{NS}/notifications?releaseKey={key}&timeout=30s"),
+            None,
+        )
+        .unwrap()
+    });
+    eventually("the long poll to park", Duration::from_secs(10), || {
+        let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("keel_config_parked_long_polls 1")
+            .then_some(())
+    });
+    ok(
+        port,
+        "POST",
+        &format!("{NS}/items"),
+        Some(json!({"key": "db.pool", "value": "20"})),
+    );
+    let second = ok(
+        port,
+        "POST",
+        &format!("{NS}/releases"),
+        Some(json!({"name": "v2"})),
+    );
+    let (status, woke) = poll.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(woke["data"][0]["release_key"], second["release_key"]);
+    let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("keel_config_releases_total 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("keel_http_requests_total{method=\"POST\",route=\"/api/v1/envs/{env}/apps/{app}/clusters/{cluster}/namespaces/{namespace}/releases\",status=\"201\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("keel_config_push_seconds_bucket"),
+        "{metrics}"
+    );
+
+    // kill -9, restart on the same data: every acknowledged write is there.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let mut server = start(dir.path(), port);
+    let read = ok(port, "GET", &format!("{NS}/configs"), None);
+    assert_eq!(read["release_key"], second["release_key"]);
+    assert_eq!(read["configs"]["db.pool"], "20");
+    let releases = ok(port, "GET", &format!("{NS}/releases"), None);
+    assert_eq!(releases["total"], 2);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_4xx_that_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port);
+    let (status, body) = call(
+        port,
+        "POST",
+        "/api/v1/envs/dev/apps",
+        Some(json!({"name": "bad name"})),
+    )
+    .unwrap();
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("app name"),
+        "{body}"
+    );
+    let (status, body) = call(port, "GET", "/api/v1/envs/dev/apps/nope", None).unwrap();
+    assert_eq!(status, 404);
+    assert!(body["message"].as_str().unwrap().contains("nope"), "{body}");
+    let (status, _) = call(port, "GET", "/no/such/endpoint", None).unwrap();
+    assert_eq!(status, 404);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+#[test]
+fn sigterm_answers_parked_long_polls_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port);
+    ok(
+        port,
+        "POST",
+        "/api/v1/envs/dev/apps",
+        Some(json!({"name": "shop"})),
+    );
+    let first = ok(
+        port,
+        "POST",
+        &format!("{NS}/releases"),
+        Some(json!({"name": "v1"})),
+    );
+    let key = first["release_key"].as_str().unwrap().to_owned();
+    let poll = std::thread::spawn(move || {
+        call(
+            port,
+            "GET",
+            &format!("{NS}/notifications?releaseKey={key}&timeout=60s"),
+            None,
+        )
+        .unwrap()
+    });
+    eventually("the long poll to park", Duration::from_secs(10), || {
+        let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("keel_config_parked_long_polls 1")
+            .then_some(())
+    });
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (status, _) = poll.join().unwrap();
+    assert_eq!(
+        status, 304,
+        "a parked poll is answered 'no change' at shutdown"
+    );
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "shutdown did not wait out the poll"
+    );
+}
