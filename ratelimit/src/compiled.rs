@@ -62,7 +62,9 @@ impl CompiledRule {
 /// The rules in force.
 pub(crate) struct RuleSet {
     pub(crate) unknown_rule: FailPolicy,
-    pub(crate) rules: HashMap<String, Arc<CompiledRule>>,
+    /// By resource. foldhash, not SipHash: resource names come from the rules and the code,
+    /// never from clients, and this lookup is on every check.
+    pub(crate) rules: HashMap<String, Arc<CompiledRule>, foldhash::fast::RandomState>,
 }
 
 impl RuleSet {
@@ -74,7 +76,7 @@ impl RuleSet {
         mode: Mode,
         max_keys: usize,
     ) -> Result<Self, Error> {
-        let mut compiled = HashMap::with_capacity(rules.rules.len());
+        let mut compiled = HashMap::with_capacity_and_hasher(rules.rules.len(), Default::default());
         for (resource, rule) in &rules.rules {
             let kept = previous
                 .and_then(|p| p.rules.get(resource))
