@@ -186,8 +186,14 @@ enum Pending {
 
 impl RateLimiter {
     /// May one request for `key` on `resource` proceed? Takes one token when it may.
-    pub async fn allow(&self, ctx: &Context, resource: &str, key: &str) -> Result<Decision> {
-        self.allow_n(ctx, resource, key, 1).await
+    // Not an `async fn`: returning `allow_n`'s future as is spares a second state machine.
+    pub fn allow<'a>(
+        &'a self,
+        ctx: &'a Context,
+        resource: &'a str,
+        key: &'a str,
+    ) -> impl Future<Output = Result<Decision>> + Send + 'a {
+        self.allow_n(ctx, resource, key, 1)
     }
 
     /// May a request costing `n` tokens proceed? `n` must be between 1 and the rule's burst.
@@ -205,7 +211,10 @@ impl RateLimiter {
             .ok_or_else(|| Error::InvalidRequest("a request takes at least 1 token".into()))?;
         match self.check_in_memory(resource, key, n)? {
             Pending::Done(decision) => Ok(decision),
-            Pending::AskBackend(rule) => self.check_backend(ctx, &rule, key, n).await,
+            // Boxed so this future stays a few words: a local check (the hot path) then does
+            // not build and move the backend call's large state; a Redis round trip dwarfs
+            // the allocation.
+            Pending::AskBackend(rule) => Box::pin(self.check_backend(ctx, &rule, key, n)).await,
         }
     }
 
