@@ -6,18 +6,60 @@
 //! `(n - tokens) / rate` — exactly what keel-cache's token bucket answers (tested against
 //! `keel_cache::bucket_step` in this module).
 
+use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, QuantaClock};
+use governor::clock::{Clock, FakeRelativeClock, QuantaClock, QuantaInstant};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::{Quota, RateLimiter};
 
 use crate::key_store::KeyStore;
 use crate::{Error, Rule};
+
+thread_local! {
+    /// The instant [`DecisionClock`] last read on this thread.
+    static LAST_READING: Cell<Option<QuantaInstant>> = const { Cell::new(None) };
+}
+
+/// A clock that can tell the instant it last gave on this thread. A refusal's `retry_after`
+/// is measured from the instant governor decided at, without reading the clock again (a
+/// second read was most of what a refusal cost over an allowed check).
+pub(crate) trait LastReading: Clock {
+    /// The instant this clock last returned on the calling thread (or now).
+    fn last_reading(&self) -> Self::Instant;
+}
+
+/// quanta's clock (what governor uses by default), remembering its last reading per thread.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DecisionClock(QuantaClock);
+
+impl Clock for DecisionClock {
+    type Instant = QuantaInstant;
+
+    fn now(&self) -> QuantaInstant {
+        let now = self.0.now();
+        LAST_READING.with(|last| last.set(Some(now)));
+        now
+    }
+}
+
+impl LastReading for DecisionClock {
+    fn last_reading(&self) -> QuantaInstant {
+        // `check` asks right after governor read the clock, on the same thread, with nothing
+        // in between that could read it for another limiter.
+        LAST_READING.with(Cell::get).unwrap_or_else(|| self.now())
+    }
+}
+
+impl LastReading for FakeRelativeClock {
+    fn last_reading(&self) -> Self::Instant {
+        self.now()
+    }
+}
 
 /// The bucket's answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,7 +72,7 @@ pub(crate) struct Answer {
 }
 
 /// The buckets of one rule, one per key, bounded in number.
-pub(crate) struct LocalLimiter<C: Clock = QuantaClock> {
+pub(crate) struct LocalLimiter<C: LastReading = DecisionClock> {
     limiter: RateLimiter<u64, KeyStore, C, StateInformationMiddleware>,
     /// Keys are stored by a hash with a per-process random key (see `key_store`).
     hasher: RandomState,
@@ -38,7 +80,7 @@ pub(crate) struct LocalLimiter<C: Clock = QuantaClock> {
     rate: f64,
 }
 
-impl<C: Clock> LocalLimiter<C> {
+impl<C: LastReading> LocalLimiter<C> {
     /// Buckets for `rule` (already validated), keeping at most `max_keys` keys.
     pub(crate) fn new(rule: &Rule, max_keys: usize, clock: C) -> Result<Self, Error> {
         let burst = NonZeroU32::new(rule.effective_burst())
@@ -79,7 +121,7 @@ impl<C: Clock> LocalLimiter<C> {
                 retry_after: Duration::ZERO,
             },
             Err(not_until) => {
-                let retry_after = not_until.wait_time_from(self.limiter.clock().now());
+                let retry_after = not_until.wait_time_from(self.limiter.clock().last_reading());
                 // The wait is (n - tokens) / rate, so the tokens held are known exactly.
                 let tokens = f64::from(n.get()) - retry_after.as_secs_f64() * self.rate;
                 Answer {
