@@ -3,10 +3,13 @@
 //!
 //! One `tokio::sync::watch` channel per watched namespace: a parked long poll is one receiver
 //! (a few dozen bytes) and a release wakes exactly the receivers of its namespace. Channels are
-//! created on first watch and dropped by [`Notifier::prune`] once nobody waits on them.
+//! created on first watch; those nobody waits on any more are dropped whenever the map has
+//! doubled since the last sweep (amortised, so a server that saw many namespaces once does not
+//! keep a channel for each forever).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::watch;
 
@@ -20,7 +23,12 @@ type Known = Option<String>;
 #[derive(Debug, Default)]
 pub struct Notifier {
     channels: Mutex<HashMap<NamespaceId, watch::Sender<Known>>>,
+    /// Map size at which the next sweep of unwatched channels runs.
+    sweep_at: AtomicUsize,
 }
+
+/// The smallest map that is swept.
+const MIN_SWEEP: usize = 1_024;
 
 impl Notifier {
     fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<NamespaceId, watch::Sender<Known>>> {
@@ -51,7 +59,12 @@ impl Notifier {
     ///
     /// [`seed`]: Notifier::seed
     pub fn subscribe(&self, namespace: &NamespaceId) -> watch::Receiver<Known> {
-        self.channels()
+        let mut channels = self.channels();
+        if channels.len() >= self.sweep_at.load(Ordering::Relaxed).max(MIN_SWEEP) {
+            channels.retain(|_, sender| sender.receiver_count() > 0);
+            self.sweep_at.store(2 * channels.len(), Ordering::Relaxed);
+        }
+        channels
             .entry(namespace.clone())
             .or_insert_with(|| watch::channel(None).0)
             .subscribe()
@@ -116,5 +129,18 @@ mod tests {
         drop((one, two));
         notifier.prune();
         assert_eq!(notifier.waiting(), 0);
+    }
+
+    #[test]
+    fn unwatched_channels_are_swept_as_the_map_grows() {
+        let notifier = Notifier::default();
+        let kept = notifier.subscribe(&ns("kept"));
+        for i in 0..10 * MIN_SWEEP {
+            drop(notifier.subscribe(&ns(&format!("n{i}"))));
+        }
+        let channels = notifier.channels().len();
+        assert!(channels <= MIN_SWEEP + 1, "{channels} channels kept");
+        assert!(notifier.channels().contains_key(&ns("kept")));
+        drop(kept);
     }
 }

@@ -141,6 +141,7 @@ pub(crate) async fn put_item(
 ) -> ApiResult {
     let id = path.id()?;
     let item = center
+        .store()
         .put_item(&Context::new(), &id, &write, &actor(&headers))
         .await?;
     Ok(ok(item))

@@ -138,6 +138,9 @@ pub struct ConfigCenter {
     /// What the namespaces clients read serve (and when it was loaded), so reads do not touch
     /// the database.
     current: Mutex<HashMap<NamespaceId, (Arc<Served>, Instant)>>,
+    /// Asked namespaces served by the `default` cluster's (cluster fallback), and when that was
+    /// found, so a fallback client does not cost a database lookup per read.
+    fallbacks: Mutex<HashMap<NamespaceId, (NamespaceId, Instant)>>,
     once: Arc<dyn keel_once::Provider>,
     /// Announces releases to the other nodes (and, through its watch, to this one).
     coord: Option<Arc<dyn keel_coord::Provider>>,
@@ -176,6 +179,7 @@ impl ConfigCenter {
             store,
             notifier: Notifier::default(),
             current: Mutex::new(HashMap::new()),
+            fallbacks: Mutex::new(HashMap::new()),
             once,
             coord: None,
             follower: Mutex::new(None),

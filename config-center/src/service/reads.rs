@@ -17,8 +17,13 @@ impl ConfigCenter {
     /// The namespace a client of `id` is served: its own, or the `default` cluster's when its
     /// cluster does not have that namespace.
     pub async fn resolve(&self, ctx: &Context, id: &NamespaceId) -> Result<NamespaceId> {
+        // A namespace with a cached release exists; it wins over a remembered fallback (it may
+        // have been created since).
         if self.cached(id).is_some() {
             return Ok(id.clone());
+        }
+        if let Some(served) = self.cached_fallback(id) {
+            return Ok(served);
         }
         match self.store.get_namespace(ctx, id).await {
             Ok(_) => Ok(id.clone()),
@@ -28,6 +33,7 @@ impl ConfigCenter {
                     ..id.clone()
                 };
                 self.store.get_namespace(ctx, &fallback).await?;
+                self.remember_fallback(id, &fallback);
                 Ok(fallback)
             }
             Err(e) => Err(e),
@@ -96,25 +102,33 @@ impl ConfigCenter {
         asked: &NamespaceId,
     ) -> Result<watch::Receiver<Option<String>>> {
         let served_id = self.resolve(ctx, asked).await?;
+        self.subscribe_resolved(ctx, &served_id).await
+    }
+
+    async fn subscribe_resolved(
+        &self,
+        ctx: &Context,
+        served_id: &NamespaceId,
+    ) -> Result<watch::Receiver<Option<String>>> {
         // Subscribe before reading, so a release in between is not missed.
-        let receiver = self.notifier.subscribe(&served_id);
+        let receiver = self.notifier.subscribe(served_id);
         if receiver.borrow().is_none() {
-            let served = self.served(ctx, &served_id).await?;
-            self.notifier.seed(&served_id, &served.token());
+            let served = self.served(ctx, served_id).await?;
+            self.notifier.seed(served_id, &served.token());
         }
         Ok(receiver)
     }
 
-    /// The key `client` should hold for `asked` now (`""` while there is no release for it).
+    /// The key `client` should hold for the resolved namespace `served_id` now (`""` while
+    /// there is no release for it).
     async fn key_for(
         &self,
         ctx: &Context,
-        asked: &NamespaceId,
+        served_id: &NamespaceId,
         client: &ClientId,
     ) -> Result<String> {
-        let served_id = self.resolve(ctx, asked).await?;
         Ok(self
-            .release_for(ctx, &served_id, client)
+            .release_for(ctx, served_id, client)
             .await?
             .map(|r| r.release_key.clone())
             .unwrap_or_default())
@@ -130,16 +144,23 @@ impl ConfigCenter {
         client: &ClientId,
         timeout: Duration,
     ) -> Result<Vec<(NamespaceId, String)>> {
+        // Resolved once: a wake-up then costs memory lookups only, not a database query per
+        // parked client.
+        let mut served_ids = Vec::with_capacity(watches.len());
         let mut receivers = Vec::with_capacity(watches.len());
         for (asked, _) in watches {
-            receivers.push(self.subscribe(ctx, asked).await?);
+            let served_id = self.resolve(ctx, asked).await?;
+            receivers.push(self.subscribe_resolved(ctx, &served_id).await?);
+            served_ids.push(served_id);
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let mut changed = Vec::new();
-            for ((asked, known), receiver) in watches.iter().zip(receivers.iter_mut()) {
+            for (((asked, known), served_id), receiver) in
+                watches.iter().zip(&served_ids).zip(receivers.iter_mut())
+            {
                 let _ = receiver.borrow_and_update();
-                let current = self.key_for(ctx, asked, client).await?;
+                let current = self.key_for(ctx, served_id, client).await?;
                 if current != *known {
                     changed.push((asked.clone(), current));
                 }

@@ -75,13 +75,11 @@ impl ConfigCenter {
 
     /// Reads what `id` serves from the database.
     pub(crate) async fn load_served(&self, ctx: &Context, id: &NamespaceId) -> Result<Served> {
-        let main = self.store.current_release(ctx, id).await?.map(Arc::new);
-        let gray = self
-            .store
-            .gray_release(ctx, id)
-            .await?
-            .map(ServedGray::from);
-        Ok(Served { main, gray })
+        let (main, gray) = self.store.current_and_gray(ctx, id).await?;
+        Ok(Served {
+            main: main.map(Arc::new),
+            gray: gray.map(ServedGray::from),
+        })
     }
 
     /// Caches what `id` serves and wakes the clients waiting on it if that changed.
@@ -129,17 +127,40 @@ impl ConfigCenter {
         Ok(())
     }
 
-    /// Forgets cached namespaces under `scope` (an app when `cluster` is empty, a cluster when
-    /// `namespace` is empty, else a namespace).
+    /// The namespace serving `asked` through the cluster fallback, if found recently.
+    pub(crate) fn cached_fallback(&self, asked: &NamespaceId) -> Option<NamespaceId> {
+        self.fallbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(asked)
+            .filter(|(_, found)| found.elapsed() < STALE_AFTER)
+            .map(|(served, _)| served.clone())
+    }
+
+    /// Remembers that `served` serves `asked`.
+    pub(crate) fn remember_fallback(&self, asked: &NamespaceId, served: &NamespaceId) {
+        self.fallbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(asked.clone(), (served.clone(), Instant::now()));
+    }
+
+    /// Forgets cached namespaces (and fallbacks to them) under `scope` (an app when `cluster`
+    /// is empty, a cluster when `namespace` is empty, else a namespace).
     pub(crate) fn forget(&self, scope: &NamespaceId) {
+        let within = |ns: &NamespaceId| {
+            ns.env == scope.env
+                && ns.app == scope.app
+                && (scope.cluster.is_empty() || ns.cluster == scope.cluster)
+                && (scope.namespace.is_empty() || ns.namespace == scope.namespace)
+        };
         self.current
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|ns, _| {
-                !(ns.env == scope.env
-                    && ns.app == scope.app
-                    && (scope.cluster.is_empty() || ns.cluster == scope.cluster)
-                    && (scope.namespace.is_empty() || ns.namespace == scope.namespace))
-            });
+            .retain(|ns, _| !within(ns));
+        self.fallbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|asked, (served, _)| !within(asked) && !within(served));
     }
 }

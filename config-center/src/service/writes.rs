@@ -1,4 +1,4 @@
-//! Writes that change what clients are served — items (validated), releases (idempotent),
+//! Writes that change what clients are served — releases (idempotent),
 //! rollbacks, gray releases — and what follows each: the cache, the wake-up, the announcement
 //! to other nodes, the release event.
 
@@ -6,25 +6,9 @@ use keel_clog::Context;
 use keel_once::OnceExt;
 
 use super::{ConfigCenter, IDEMPOTENCY_TTL, RELEASE_TOPIC, ReleaseEvent, STALE_AFTER};
-use crate::{
-    Error, GrayRelease, GrayRules, Item, ItemWrite, NamespaceId, NewGray, Release, Result,
-    announce, validate,
-};
+use crate::{Error, GrayRelease, GrayRules, NamespaceId, NewGray, Release, Result, announce};
 
 impl ConfigCenter {
-    /// Creates or updates an item after checking it against the namespace's format.
-    pub async fn put_item(
-        &self,
-        ctx: &Context,
-        id: &NamespaceId,
-        write: &ItemWrite,
-        actor: &str,
-    ) -> Result<Item> {
-        let namespace = self.store.get_namespace(ctx, id).await?;
-        validate::item(namespace.format, &write.key, &write.value)?;
-        self.store.put_item(ctx, id, write, actor).await
-    }
-
     /// Makes the namespace's items a new release. With `idempotency_key`, repeating the call
     /// returns the first call's release instead of making another.
     pub async fn release(

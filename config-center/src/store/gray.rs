@@ -2,15 +2,13 @@
 //! snapshot of the working copy served only to the clients its rules match. Merging turns it
 //! into a normal (current) release; abandoning drops it.
 
-use std::collections::BTreeMap;
-
 use keel_clog::Context;
 use serde_json::json;
 
 use super::conn::Conn;
 use super::history::{self, Event};
 use super::releases::{self, NewRelease};
-use super::rows::encode_configs;
+use super::rows::{corrupt, decode_configs, encode_configs};
 use super::{ConfigStore, conflict_on_unique, input, items, locate, now_ms};
 use crate::{Error, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
@@ -28,16 +26,9 @@ struct GrayRow {
 
 impl GrayRow {
     fn into_gray(self, id: &NamespaceId) -> Result<GrayRelease> {
-        let corrupt = |what: &str, e: serde_json::Error| {
-            Error::Storage(keel_db::Error::Decode(format!(
-                "gray release {} of {id}: stored {what} is not valid: {e}",
-                self.release_key
-            )))
-        };
-        let configs: BTreeMap<String, String> =
-            serde_json::from_str(&self.configs).map_err(|e| corrupt("configs", e))?;
+        let configs = decode_configs(&self.configs)?;
         let rules: GrayRules =
-            serde_json::from_str(&self.rules).map_err(|e| corrupt("rules", e))?;
+            serde_json::from_str(&self.rules).map_err(|e| corrupt("gray release rules", e))?;
         Ok(GrayRelease {
             release: Release {
                 release_key: self.release_key,
@@ -199,6 +190,26 @@ impl ConfigStore {
             .await?
             .map(|row| row.into_gray(id))
             .transpose()
+    }
+
+    /// What the namespace serves: its current release and its active gray release, with one
+    /// lookup of the namespace (a node loads both on every cache miss and every announcement).
+    pub async fn current_and_gray(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+    ) -> Result<(Option<Release>, Option<GrayRelease>)> {
+        let mut conn = Conn::Pool(&self.db);
+        let ns = locate::namespace(&mut conn, ctx, id).await?;
+        let current = releases::newest(&mut conn, ctx, ns.id)
+            .await?
+            .map(|r| r.into_release(id))
+            .transpose()?;
+        let gray = active(&mut conn, ctx, ns.id)
+            .await?
+            .map(|row| row.into_gray(id))
+            .transpose()?;
+        Ok((current, gray))
     }
 
     /// Makes the active gray release `gray_key` everyone's: a new release `new_key` with its

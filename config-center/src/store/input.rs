@@ -47,8 +47,14 @@ fn indexed(what: &str, value: &str, max: usize) -> Result<()> {
     text(what, value)
 }
 
-/// An item key.
+/// An item key: also no whitespace or control characters (keys end up in properties files,
+/// environment variables and URLs).
 pub(super) fn item_key(key: &str) -> Result<()> {
+    if key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::Invalid(format!(
+            "item key {key:?} must not contain whitespace or control characters"
+        )));
+    }
     indexed("item key", key, MAX_KEY_LEN)
 }
 
@@ -74,8 +80,9 @@ mod tests {
     #[test]
     fn keys_that_would_differ_between_engines_are_refused() {
         item_key("a.b-c_d").unwrap();
+        item_key("db.url").unwrap();
         item_key(&"é".repeat(MAX_KEY_LEN)).unwrap();
-        for bad in ["", "a ", "a\0b"] {
+        for bad in ["", "a ", "a\0b", "bad key", "tab\tkey"] {
             assert!(matches!(item_key(bad), Err(Error::Invalid(_))), "{bad:?}");
         }
         assert!(item_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());

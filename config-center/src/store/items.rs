@@ -70,15 +70,19 @@ fn stale(key: &str, expected: i64, current: Option<i64>) -> Error {
     })
 }
 
-/// A namespace that is not `properties` holds exactly one item, [`CONTENT_KEY`].
-fn check_key_fits(ns: NamespaceRef, id: &NamespaceId, key: &str) -> Result<()> {
-    if ns.format != Format::Properties && key != CONTENT_KEY {
+/// An item fits its namespace's format: a namespace that is not `properties` holds exactly
+/// one item, [`CONTENT_KEY`], whose value must be a valid document of that format.
+fn check_item_fits(ns: NamespaceRef, id: &NamespaceId, key: &str, value: &str) -> Result<()> {
+    if ns.format == Format::Properties {
+        return Ok(());
+    }
+    if key != CONTENT_KEY {
         return Err(Error::Invalid(format!(
-            "namespace {id} is {} and holds only the item {CONTENT_KEY:?}, not {key:?}",
+            "namespace {id} is {} and holds only the item {CONTENT_KEY:?} with the whole document, not {key:?}",
             ns.format
         )));
     }
-    Ok(())
+    crate::validate::content(ns.format, value)
 }
 
 impl ConfigStore {
@@ -105,7 +109,7 @@ impl ConfigStore {
                     // The app lock serializes writers: the version read here is still current
                     // when the write commits.
                     let ns = locate::lock_namespace(tx, ctx, id).await?;
-                    check_key_fits(ns, id, key)?;
+                    check_item_fits(ns, id, key, &write.value)?;
                     let current = load_one(&mut Conn::Tx(tx), ctx, ns.id, key).await?;
                     if let Some(expected) = write.version {
                         let at = current.as_ref().map(|c| c.version);

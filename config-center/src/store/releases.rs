@@ -67,7 +67,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>)
 }
 
 /// The namespace's newest release, if any.
-async fn newest(
+pub(super) async fn newest(
     conn: &mut Conn<'_, '_>,
     ctx: &Context,
     namespace_id: i64,

@@ -8,7 +8,7 @@ use crate::{
 };
 
 /// A stored value that does not decode (written by something other than this store).
-fn corrupt(what: &str, err: impl std::fmt::Display) -> Error {
+pub(super) fn corrupt(what: &str, err: impl std::fmt::Display) -> Error {
     Error::Storage(keel_db::Error::Decode(format!("{what}: {err}")))
 }
 
@@ -143,7 +143,7 @@ pub(super) fn encode_configs(configs: &BTreeMap<String, String>) -> Result<Strin
     serde_json::to_string(configs).map_err(|e| corrupt("release configs", e))
 }
 
-fn decode_configs(text: &str) -> Result<BTreeMap<String, String>> {
+pub(super) fn decode_configs(text: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(text).map_err(|e| corrupt("release configs", e))
 }
 

@@ -60,6 +60,9 @@ pub(crate) async fn gray_releases_replace_merge_and_abandon(f: &Fixture) {
         .unwrap();
     assert_eq!(g1.release.configs, configs(&[("a", "2")]));
     assert_eq!(g1.rules, canary());
+    let (current, active) = s.current_and_gray(&ctx(), &id).await.unwrap();
+    assert_eq!(current.unwrap().release_key, "m1");
+    assert_eq!(active.unwrap().release.release_key, "g1");
     assert_eq!(s.gray_release(&ctx(), &id).await.unwrap(), Some(g1));
     // The current release is still the main one.
     assert_eq!(
