@@ -5,43 +5,11 @@
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use keel_cache::{Bucket, Config, Options};
 use keel_clog::{Context, Env};
-use keel_testkit::{Backend, backend, eventually_async};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_redis(port: u16) -> Child {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/services.sh installs it)")
-}
-
-fn stop(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
+use keel_testkit::{Backend, OwnedRedis, backend, eventually_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_redis_is_reconnected_and_scripts_reload() {
@@ -49,10 +17,9 @@ async fn a_restarted_redis_is_reconnected_and_scripts_reload() {
     if backend(Backend::Redis).is_none() {
         return;
     }
-    let port = free_port();
-    let server = start_redis(port);
+    let mut server = OwnedRedis::start();
     let mut config = Config::for_env(Env::Production);
-    config.url = format!("redis://127.0.0.1:{port}/");
+    config.url = server.url();
     config.request_timeout = Duration::from_millis(500);
     let ctx = Context::new();
     let cache = eventually_async(
@@ -85,7 +52,7 @@ async fn a_restarted_redis_is_reconnected_and_scripts_reload() {
             .allowed
     );
 
-    stop(server);
+    server.stop();
     let err = cache.get(&ctx, "k").await.unwrap_err();
     assert!(
         matches!(
@@ -95,7 +62,7 @@ async fn a_restarted_redis_is_reconnected_and_scripts_reload() {
         "{err}"
     );
 
-    let server = start_redis(port);
+    server.restart();
     eventually_async(
         "the provider to reconnect",
         Duration::from_secs(20),
@@ -113,5 +80,4 @@ async fn a_restarted_redis_is_reconnected_and_scripts_reload() {
     );
     assert!(cache.compare_and_delete(&ctx, "k", b"after").await.unwrap());
     cache.close().await.unwrap();
-    stop(server);
 }

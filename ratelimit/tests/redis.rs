@@ -4,13 +4,12 @@
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use keel_clog::{Context, Env};
 use keel_ratelimit::{Basis, Config, FailPolicy, Options, RateLimiter, Rule, Rules};
-use keel_testkit::{Backend, Namespace, backend, eventually_async};
+use keel_testkit::{Backend, Namespace, OwnedRedis, backend, eventually_async};
 
 async fn cache(url: &str, ns: &Namespace) -> Arc<dyn keel_cache::Provider> {
     let mut config = keel_cache::Config::for_env(Env::Production);
@@ -118,46 +117,14 @@ async fn two_limiters_sharing_redis_see_one_global_limit() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_redis(port: u16) -> Child {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/services.sh installs it)")
-}
-
-fn stop(mut child: Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_applies_each_rules_policy_and_recovers() {
     // Redis being available is what KEEL_TEST_REDIS promises (and CI requires).
     if backend(Backend::Redis).is_none() {
         return;
     }
-    let port = free_port();
-    let server = start_redis(port);
-    let url = format!("redis://127.0.0.1:{port}/");
+    let mut server = OwnedRedis::start();
+    let url = server.url();
     let ns = Namespace::new("rl_down");
     let cache = eventually_async(
         "redis to accept connections",
@@ -192,7 +159,7 @@ async fn redis_down_applies_each_rules_policy_and_recovers() {
         assert_eq!((d.allowed, d.basis), (true, Basis::Limit), "{resource}");
     }
 
-    stop(server);
+    server.stop();
     let open = rl.allow(&ctx, "open", "k").await.unwrap();
     assert_eq!(
         (open.allowed, open.basis),
@@ -224,7 +191,7 @@ async fn redis_down_applies_each_rules_policy_and_recovers() {
     assert_eq!(fallbacks, 6);
 
     // Redis comes back (empty: it keeps nothing); after `backend_recheck` it decides again.
-    let server = start_redis(port);
+    server.restart();
     eventually_async("redis to decide again", Duration::from_secs(15), || {
         let rl = Arc::clone(&rl);
         async move {
@@ -233,5 +200,4 @@ async fn redis_down_applies_each_rules_policy_and_recovers() {
         }
     })
     .await;
-    stop(server);
 }

@@ -4,17 +4,18 @@
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{Server, free_port};
+
 use futures_util::StreamExt;
 use keel_config_center::client::{ChangeEvent, ClientConfig, ConfigClient, Error, Source};
-use keel_testkit::{eventually, eventually_async};
+use keel_testkit::eventually_async;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -22,68 +23,20 @@ use tokio::sync::broadcast;
 /// How long anything a test waits for may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Server {
-    child: Child,
-    port: u16,
+/// `keel serve` processes, started and driven from async tests.
+trait ServerExt {
+    fn start(data_dir: &Path, port: u16) -> Server;
+    fn terminate_now(self);
 }
 
-impl Server {
+impl ServerExt for Server {
     fn start(data_dir: &Path, port: u16) -> Server {
-        blocking(|| Server::start_blocking(data_dir, port))
-    }
-
-    fn start_blocking(data_dir: &Path, port: u16) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server { child, port };
-        eventually("keel serve to answer /health", PATIENCE, || {
-            call(port, "GET", "/health", None)
-                .ok()
-                .filter(|(s, _)| *s == 200)
-        });
-        server
-    }
-
-    fn url(&self) -> String {
-        url(self.port)
+        blocking(|| common::start(data_dir, port))
     }
 
     /// SIGTERM, and wait for a clean exit (parked long polls are answered 304 first).
-    fn terminate(mut self) {
-        blocking(|| self.terminate_blocking());
-    }
-
-    fn terminate_blocking(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(self.child.wait().unwrap().success());
-    }
-
-    /// Parked long-poll waiters (one per namespace a poll watches).
-    fn parked_long_polls(&self) -> Option<f64> {
-        let (_, metrics) = call(self.port, "GET", "/metrics", None).ok()?;
-        metrics
-            .as_str()?
-            .lines()
-            .find_map(|l| l.strip_prefix("keel_config_parked_long_polls "))
-            .and_then(|n| n.trim().parse().ok())
-    }
-}
-
-impl Drop for Server {
-    /// kill -9: also what the failover test does to a node on purpose.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn terminate_now(self) {
+        blocking(|| self.terminate());
     }
 }
 
@@ -97,7 +50,7 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 /// Waits until `server` holds a parked long poll (`true`) or none (`false`).
 async fn parked(server: &Server, expected: bool, what: &str) {
     eventually_async(what, PATIENCE, || async {
-        ((server.parked_long_polls()? > 0.0) == expected).then_some(())
+        ((blocking(|| server.parked_long_polls())? > 0.0) == expected).then_some(())
     })
     .await;
 }
@@ -106,71 +59,8 @@ fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.1 request on a fresh connection: (status, body as JSON or as a string).
-fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> std::io::Result<(u16, Value)> {
-    blocking(|| call_blocking(port, method, path, body))
-}
-
-fn call_blocking(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(PATIENCE))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Keel-User: tester\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let payload = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_owned()
-    };
-    let value = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
-    Ok((status, value))
-}
-
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        out.push_str(&tail[..size]);
-        rest = &tail[size + 2..];
-    }
-    out
-}
-
 fn ok(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, value) = call(port, method, path, body).unwrap();
-    assert!(
-        (200..300).contains(&status),
-        "{method} {path}: {status} {value}"
-    );
-    assert_eq!(value["code"], 0, "{value}");
-    value["data"].clone()
+    blocking(|| common::ok(port, method, path, body))
 }
 
 const APPS: &str = "/api/v1/envs/dev/apps";
@@ -446,7 +336,7 @@ async fn fails_over_past_a_dead_node_a_node_shutting_down_and_a_killed_node() {
 
     // `a` shuts down: it answers the parked poll 304 at once; the client polls elsewhere.
     // `b` takes over the same data (standalone mode: one node per data directory at a time).
-    a.terminate();
+    a.terminate_now();
     let b = Server::start(data.path(), port_b);
     put(b.port, "application", "db.pool", "30");
     let key = release(b.port, "application");

@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::{Server, call, free_port, ok, start_with};
-use keel_testkit::{Backend, Namespace, backend, eventually};
+use keel_testkit::{Backend, Namespace, backend};
 use serde_json::json;
 
 fn node(dir: &Path, config: &Path) -> (Server, u16) {
@@ -69,18 +68,7 @@ fn two_nodes_share_releases(database: Backend, test: &str) {
     // A long poll parked on B is woken by a release on A.
     let poll_path = format!("{ns}/notifications?releaseKey={k1}&timeout=30s");
     let poll = std::thread::spawn(move || call(port_b, "GET", &poll_path, None).unwrap());
-    eventually(
-        "the long poll to park on B",
-        Duration::from_secs(10),
-        || {
-            let (_, metrics) = call(port_b, "GET", "/metrics", None).unwrap();
-            metrics
-                .as_str()
-                .unwrap()
-                .contains("keel_config_parked_long_polls 1")
-                .then_some(())
-        },
-    );
+    b.wait_parked(1.0);
     ok(
         port_a,
         "POST",

@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{call, free_port, ok, start};
-use keel_testkit::eventually;
 use serde_json::json;
 
 const NS: &str = "/api/v1/envs/dev/apps/shop/clusters/default/namespaces/application";
@@ -19,7 +17,7 @@ const NS: &str = "/api/v1/envs/dev/apps/shop/clusters/default/namespaces/applica
 fn walk_through_change_push_and_kill_9_durability() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(dir.path(), port);
+    let server = start(dir.path(), port);
     ok(
         port,
         "POST",
@@ -62,14 +60,7 @@ fn walk_through_change_push_and_kill_9_durability() {
         )
         .unwrap()
     });
-    eventually("the long poll to park", Duration::from_secs(10), || {
-        let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("keel_config_parked_long_polls 1")
-            .then_some(())
-    });
+    server.wait_parked(1.0);
     ok(
         port,
         "POST",
@@ -98,23 +89,21 @@ fn walk_through_change_push_and_kill_9_durability() {
     );
 
     // kill -9, restart on the same data: every acknowledged write is there.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    let mut server = start(dir.path(), port);
+    server.kill();
+    let server = start(dir.path(), port);
     let read = ok(port, "GET", &format!("{NS}/configs"), None);
     assert_eq!(read["release_key"], second["release_key"]);
     assert_eq!(read["configs"]["db.pool"], "20");
     let releases = ok(port, "GET", &format!("{NS}/releases"), None);
     assert_eq!(releases["total"], 2);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }
 
 #[test]
 fn bad_input_gets_a_4xx_that_says_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(dir.path(), port);
+    let server = start(dir.path(), port);
     let (status, body) = call(
         port,
         "POST",
@@ -132,15 +121,14 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix() {
     assert!(body["message"].as_str().unwrap().contains("nope"), "{body}");
     let (status, _) = call(port, "GET", "/no/such/endpoint", None).unwrap();
     assert_eq!(status, 404);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 }
 
 #[test]
 fn sigterm_answers_parked_long_polls_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(dir.path(), port);
+    let server = start(dir.path(), port);
     ok(
         port,
         "POST",
@@ -163,27 +151,15 @@ fn sigterm_answers_parked_long_polls_and_exits_cleanly() {
         )
         .unwrap()
     });
-    eventually("the long poll to park", Duration::from_secs(10), || {
-        let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("keel_config_parked_long_polls 1")
-            .then_some(())
-    });
+    server.wait_parked(1.0);
     let started = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // SIGTERM; a clean exit is required.
+    server.terminate();
     let (status, _) = poll.join().unwrap();
     assert_eq!(
         status, 304,
         "a parked poll is answered 'no change' at shutdown"
     );
-    let exit = server.child.wait().unwrap();
-    assert!(exit.success(), "{exit:?}");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "shutdown did not wait out the poll"

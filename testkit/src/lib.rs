@@ -38,7 +38,9 @@ pub mod contracts {
 }
 mod namespace;
 mod poll;
+mod process;
 
 pub use backends::{Backend, backend, is_ci};
 pub use namespace::Namespace;
 pub use poll::{eventually, eventually_async};
+pub use process::{OwnedRedis, free_port};

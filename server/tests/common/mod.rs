@@ -9,18 +9,60 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use keel_testkit::eventually;
+pub(crate) use keel_testkit::free_port;
 use serde_json::Value;
 
+/// A `keel serve` process this test started; killed (`kill -9`) on drop.
 pub(crate) struct Server {
     pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+impl Server {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`.
+    pub(crate) fn kill(self) {
+        drop(self);
+    }
+
+    /// SIGTERM, and require a clean exit.
+    pub(crate) fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+
+    /// The `keel_config_parked_long_polls` gauge (one per namespace a parked poll watches).
+    pub(crate) fn parked_long_polls(&self) -> Option<f64> {
+        let (_, metrics) = call(self.port, "GET", "/metrics", None).ok()?;
+        metrics
+            .as_str()?
+            .lines()
+            .find_map(|l| l.strip_prefix("keel_config_parked_long_polls "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
+    /// Waits until exactly `count` long-poll waiters are parked.
+    pub(crate) fn wait_parked(&self, count: f64) {
+        eventually("the long polls to park", Duration::from_secs(10), || {
+            (self.parked_long_polls()? == count).then_some(())
+        });
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub(crate) fn start(data_dir: &Path, port: u16) -> Server {
@@ -42,7 +84,7 @@ pub(crate) fn start_with(data_dir: &Path, port: u16, config: Option<&Path>) -> S
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server { child };
+    let server = Server { child, port };
     eventually(
         "keel serve to answer /health",
         Duration::from_secs(20),
@@ -123,12 +165,4 @@ pub(crate) fn ok(port: u16, method: &str, path: &str, body: Option<Value>) -> Va
     );
     assert_eq!(value["code"], 0, "{value}");
     value["data"].clone()
-}
-
-impl Server {
-    /// SIGKILL and reap.
-    pub(crate) fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
