@@ -93,79 +93,55 @@ async fn concurrent_starts_migrate_once(first: Arc<Db>, second: Arc<Db>) {
     assert_eq!(rows, 2);
 }
 
-#[cfg(feature = "postgres")]
-mod postgres {
-    use super::*;
+/// The three cases that need a server engine, instantiated once per engine below.
+macro_rules! server_engine_cases {
+    ($module:ident, $feature:literal, $fixture:path, $backend:expr) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn statement_deadline() {
-        let Some(f) = common::postgres("stmt_deadline").await else {
-            return;
-        };
-        statement_cut_at_deadline(&f.db).await;
-        f.close().await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn statement_deadline() {
+                let Some(f) = $fixture("stmt_deadline").await else {
+                    return;
+                };
+                statement_cut_at_deadline(&f.db).await;
+                f.close().await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn server_statement_timeout() {
-        let Some(url) = keel_testkit::backend(keel_testkit::Backend::Postgres) else {
-            return;
-        };
-        server_enforces_statement_timeout(&url).await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn server_statement_timeout() {
+                let Some(url) = keel_testkit::backend($backend) else {
+                    return;
+                };
+                server_enforces_statement_timeout(&url).await;
+            }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_migrations() {
-        let Some(url) = keel_testkit::backend(keel_testkit::Backend::Postgres) else {
-            return;
-        };
-        let fresh = common::fresh_database(&url, "concurrent_migrate").await;
-        let ctx = Context::new().with_timeout(Duration::from_secs(20));
-        let second = keel_db::new(&ctx, common::config(&fresh.url), Options::default())
-            .await
-            .expect("second instance");
-        concurrent_starts_migrate_once(Arc::clone(&fresh.db), Arc::clone(&second)).await;
-        second.close().await.expect("close");
-        fresh.cleanup.await;
-    }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_migrations() {
+                let Some(url) = keel_testkit::backend($backend) else {
+                    return;
+                };
+                let fresh = common::fresh_database(&url, "concurrent_migrate").await;
+                let ctx = Context::new().with_timeout(Duration::from_secs(20));
+                let second = keel_db::new(&ctx, common::config(&fresh.url), Options::default())
+                    .await
+                    .expect("second instance");
+                concurrent_starts_migrate_once(Arc::clone(&fresh.db), Arc::clone(&second)).await;
+                second.close().await.expect("close");
+                fresh.cleanup.await;
+            }
+        }
+    };
 }
 
-#[cfg(feature = "mysql")]
-mod mysql {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn statement_deadline() {
-        let Some(f) = common::mysql("stmt_deadline").await else {
-            return;
-        };
-        statement_cut_at_deadline(&f.db).await;
-        f.close().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn server_statement_timeout() {
-        let Some(url) = keel_testkit::backend(keel_testkit::Backend::Mysql) else {
-            return;
-        };
-        server_enforces_statement_timeout(&url).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_migrations() {
-        let Some(url) = keel_testkit::backend(keel_testkit::Backend::Mysql) else {
-            return;
-        };
-        let fresh = common::fresh_database(&url, "concurrent_migrate").await;
-        let ctx = Context::new().with_timeout(Duration::from_secs(20));
-        let second = keel_db::new(&ctx, common::config(&fresh.url), Options::default())
-            .await
-            .expect("second instance");
-        concurrent_starts_migrate_once(Arc::clone(&fresh.db), Arc::clone(&second)).await;
-        second.close().await.expect("close");
-        fresh.cleanup.await;
-    }
-}
+server_engine_cases!(
+    postgres,
+    "postgres",
+    common::postgres,
+    keel_testkit::Backend::Postgres
+);
+server_engine_cases!(mysql, "mysql", common::mysql, keel_testkit::Backend::Mysql);
 
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
