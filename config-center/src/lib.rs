@@ -15,7 +15,7 @@ mod service;
 mod store;
 mod validate;
 
-pub use api::router;
+pub use api::{openapi, router, routes};
 pub use error::{Error, Result};
 pub use model::{
     App, AppUpdate, CONTENT_KEY, Cluster, ClusterId, DEFAULT_CLUSTER, DEFAULT_NAMESPACE, Format,

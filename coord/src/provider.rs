@@ -82,6 +82,18 @@ pub trait Provider: Send + Sync {
     ) -> Result<Watcher>;
     /// Grants a lease kept alive in the background (TTL whole seconds, 1 s to 1 day).
     async fn grant_lease(&self, ctx: &Context, ttl: Duration) -> Result<Lease>;
+    /// Grants a lease that nobody keeps alive in the background: it expires `ttl` after it
+    /// was granted or last renewed with [`Provider::renew_leases`]. For leases whose life
+    /// follows someone else's heartbeats — a registry's instances — where renewing on a timer
+    /// would keep a dead instance alive.
+    async fn grant_detached_lease(&self, ctx: &Context, ttl: Duration) -> Result<LeaseId>;
+    /// Renews each lease once (back to its full TTL), in one round where the backend allows.
+    /// Answers, per lease in order, its TTL, or `None` when it is gone (expired or revoked).
+    async fn renew_leases(
+        &self,
+        ctx: &Context,
+        leases: &[LeaseId],
+    ) -> Result<Vec<Option<Duration>>>;
     /// Revokes a lease by id (its keys are deleted); for operators forcing an expiry. The
     /// holder's [`Lease`] reports the loss on its next keep-alive.
     async fn revoke_lease(&self, ctx: &Context, lease: LeaseId) -> Result<()>;
@@ -400,6 +412,32 @@ impl Provider for Coord {
             Lease::grant(Arc::clone(&self.backend), secs, &self.stop)
         })
         .await
+    }
+
+    async fn grant_detached_lease(&self, ctx: &Context, ttl: Duration) -> Result<LeaseId> {
+        let secs = ttl_seconds(ttl)?;
+        self.call(ctx, Retry::IfNotSent, || self.backend.lease_grant(secs))
+            .await
+    }
+
+    async fn renew_leases(
+        &self,
+        ctx: &Context,
+        leases: &[LeaseId],
+    ) -> Result<Vec<Option<Duration>>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Renewing twice is harmless, so a retry after an unclear failure is safe.
+        let ttls = self
+            .call(ctx, Retry::Idempotent, || {
+                self.backend.lease_keep_alive_many(leases)
+            })
+            .await?;
+        Ok(ttls
+            .into_iter()
+            .map(|ttl| ttl.map(|secs| Duration::from_secs(secs.max(0) as u64)))
+            .collect())
     }
 
     async fn revoke_lease(&self, ctx: &Context, lease: LeaseId) -> Result<()> {

@@ -26,6 +26,49 @@ pub(crate) struct FileConfig {
     pub(crate) log_level: Option<String>,
     /// The limit on API requests per client IP (hot-reloadable in coord, see docs).
     pub(crate) ratelimit: ApiLimit,
+    /// The service registry's node settings.
+    pub(crate) registry: RegistrySection,
+}
+
+/// `[registry]`: this node's part in the service registry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RegistrySection {
+    /// This node's name in the cluster (active health checks are shared out by it); unique
+    /// per node. Default: a fresh random name at every start.
+    pub(crate) node: Option<String>,
+    /// Most active health probes in flight at once on this node.
+    pub(crate) max_concurrent_checks: usize,
+    /// Consecutive successful probes that make an unhealthy instance healthy.
+    pub(crate) check_rise: u32,
+    /// Consecutive failed probes that make a healthy instance unhealthy.
+    pub(crate) check_fall: u32,
+}
+
+impl Default for RegistrySection {
+    fn default() -> Self {
+        let checker = keel_registry::CheckerConfig::default();
+        RegistrySection {
+            node: None,
+            max_concurrent_checks: checker.max_concurrent,
+            check_rise: checker.rise,
+            check_fall: checker.fall,
+        }
+    }
+}
+
+impl RegistrySection {
+    /// The registry node's configuration.
+    pub(crate) fn to_config(&self) -> keel_registry::RegistryConfig {
+        let mut config = keel_registry::RegistryConfig::default();
+        if let Some(node) = &self.node {
+            config.node = node.clone();
+        }
+        config.checker.max_concurrent = self.max_concurrent_checks;
+        config.checker.rise = self.check_rise;
+        config.checker.fall = self.check_fall;
+        config
+    }
 }
 
 /// The default per-client-IP limit on the HTTP API; the rule named `api` in coord under

@@ -180,6 +180,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     let center = ConfigCenter::start(&ctx, dependencies)
         .await
         .map_err(|e| format!("starting the config center: {e}"))?;
+    let registry = start_registry(&ctx, &file, &db, &coord, events.clone()).await?;
 
     let limiter = api_limiter(&ctx, &file, Arc::clone(&coord)).await?;
     let key = if file.ratelimit.trusted_proxies == 0 {
@@ -190,7 +191,19 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
         }
     };
     let app = Router::new()
-        .merge(keel_config_center::router(Arc::clone(&center)))
+        .merge(keel_config_center::routes(Arc::clone(&center)))
+        .merge(keel_registry::router(Arc::clone(&registry)))
+        .route("/api/v1/openapi.json", get(openapi_document))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({
+                    "code": 404,
+                    "message": "no such endpoint; see /api/v1/openapi.json, docs/config-center.md or docs/registry.md",
+                    "data": null,
+                })),
+            )
+        })
         .layer(RateLimitLayer::new(limiter, "api", key))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready).with_state(Arc::clone(&db)))
@@ -220,6 +233,8 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     .await
     .map_err(|e| format!("serving: {e}"))?;
     drop(center);
+    registry.close().await;
+    drop(registry);
     if let Some(events) = events {
         // Flushes release events still in flight.
         if let Err(e) = events.close().await {
@@ -297,6 +312,37 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// The registry node on the shared database and coord.
+async fn start_registry(
+    ctx: &Context,
+    file: &FileConfig,
+    db: &Arc<keel_db::Db>,
+    coord: &Arc<dyn keel_coord::Provider>,
+    events: Option<Arc<dyn keel_mq::Provider>>,
+) -> Result<Arc<keel_registry::Registry>, String> {
+    let store = keel_registry::RegistryStore::open(ctx, Arc::clone(db))
+        .await
+        .map_err(|e| format!("preparing the registry's tables: {e}"))?;
+    let dependencies = keel_registry::Dependencies {
+        store,
+        coord: Arc::clone(coord),
+        events,
+    };
+    keel_registry::Registry::start(ctx, dependencies, file.registry.to_config())
+        .await
+        .map_err(|e| format!("starting the registry: {e}"))
+}
+
+/// One OpenAPI document for everything `keel serve` answers.
+async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
+    let mut doc = keel_config_center::openapi();
+    doc.merge(keel_registry::openapi());
+    doc.info.title = "keel".into();
+    doc.info.description =
+        Some("The config center and the service registry of `keel serve`.".into());
+    axum::Json(doc)
 }
 
 async fn ready(

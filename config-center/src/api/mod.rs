@@ -13,10 +13,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use openapi::openapi;
+
 use crate::service::ConfigCenter;
 
-/// The config center's routes, to mount in a server.
+/// The config center on its own: its routes, its OpenAPI document at
+/// `/api/v1/openapi.json`, and a 404 in the envelope for anything else.
 pub fn router(center: Arc<ConfigCenter>) -> Router {
+    routes(center)
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .fallback(|| async {
+            envelope::fail(
+                axum::http::StatusCode::NOT_FOUND,
+                "no such endpoint; see /api/v1/openapi.json or docs/config-center.md",
+            )
+        })
+}
+
+/// Only the config center's API routes, for a server that mounts other services beside it
+/// and serves one merged OpenAPI document (see [`openapi()`]) and one fallback.
+pub fn routes(center: Arc<ConfigCenter>) -> Router {
     let app = "/api/v1/envs/{env}/apps/{app}";
     let cluster = format!("{app}/clusters/{{cluster}}");
     let namespace = format!("{cluster}/namespaces/{{namespace}}");
@@ -84,12 +100,5 @@ pub fn router(center: Arc<ConfigCenter>) -> Router {
         )
         .route("/api/v1/notifications", post(client::many_notifications))
         .route("/api/v1/ws", get(ws::upgrade))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .fallback(|| async {
-            envelope::fail(
-                axum::http::StatusCode::NOT_FOUND,
-                "no such endpoint; see /api/v1/openapi.json or docs/config-center.md",
-            )
-        })
         .with_state(center)
 }

@@ -33,7 +33,12 @@ use super::{apps, client, namespaces, releases};
 )]
 struct ApiDoc;
 
+/// The config center's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
 /// The document.
 pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }

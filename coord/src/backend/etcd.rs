@@ -275,6 +275,30 @@ impl Backend for EtcdBackend {
         }
     }
 
+    async fn lease_keep_alive_many(&self, leases: &[LeaseId]) -> Result<Vec<Option<i64>>> {
+        // etcd-client's keeper renews one lease id per stream; run up to 64 of them at once
+        // over the one HTTP/2 connection rather than one after another.
+        const IN_FLIGHT: usize = 64;
+        let mut ttls = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(IN_FLIGHT) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, &lease) in chunk.iter().enumerate() {
+                let backend = EtcdBackend {
+                    client: self.client(),
+                };
+                set.spawn(async move { (i, backend.lease_keep_alive(lease).await) });
+            }
+            let mut answers = vec![None; chunk.len()];
+            while let Some(joined) = set.join_next().await {
+                let (i, answer) =
+                    joined.map_err(|e| Error::Unavailable(format!("lease keep-alive: {e}")))?;
+                answers[i] = answer?;
+            }
+            ttls.extend(answers);
+        }
+        Ok(ttls)
+    }
+
     async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {
         match self.client().lease_revoke(lease).await {
             Ok(_) => Ok(()),

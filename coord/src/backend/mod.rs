@@ -59,6 +59,14 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn lease_grant(&self, ttl_secs: i64) -> Result<LeaseId>;
     /// One keep-alive: the remaining TTL in seconds, or `None` when the lease is gone.
     async fn lease_keep_alive(&self, lease: LeaseId) -> Result<Option<i64>>;
+    /// One keep-alive for each lease, answers in order. The default sends them one by one.
+    async fn lease_keep_alive_many(&self, leases: &[LeaseId]) -> Result<Vec<Option<i64>>> {
+        let mut ttls = Vec::with_capacity(leases.len());
+        for &lease in leases {
+            ttls.push(self.lease_keep_alive(lease).await?);
+        }
+        Ok(ttls)
+    }
     async fn lease_revoke(&self, lease: LeaseId) -> Result<()>;
     async fn compact(&self, revision: i64) -> Result<()>;
     async fn close(&self);

@@ -312,6 +312,17 @@ fn commit(state: &mut State, history_limit: usize, changes: Vec<Change>) -> i64 
     rev
 }
 
+/// Moves a lease's deadline a full TTL past `now`; its TTL, or `None` when it is gone.
+fn renew_locked(state: &mut State, lease: LeaseId, now: Instant) -> Option<i64> {
+    let entry = state.leases.get_mut(&lease)?;
+    let old = entry.deadline;
+    entry.deadline = now + Duration::from_secs(entry.ttl_secs as u64);
+    let (new, ttl) = (entry.deadline, entry.ttl_secs);
+    state.expiries.remove(&(old, lease));
+    state.expiries.insert((new, lease));
+    Some(ttl)
+}
+
 fn revoke_locked(state: &mut State, history_limit: usize, id: LeaseId) -> bool {
     let Some(lease) = state.leases.remove(&id) else {
         return false;
@@ -512,15 +523,17 @@ impl Backend for StandaloneStore {
 
     async fn lease_keep_alive(&self, lease: LeaseId) -> Result<Option<i64>> {
         let mut state = self.state()?;
-        let Some(entry) = state.leases.get_mut(&lease) else {
-            return Ok(None);
-        };
-        let old = entry.deadline;
-        entry.deadline = Instant::now() + Duration::from_secs(entry.ttl_secs as u64);
-        let (new, ttl) = (entry.deadline, entry.ttl_secs);
-        state.expiries.remove(&(old, lease));
-        state.expiries.insert((new, lease));
-        Ok(Some(ttl))
+        Ok(renew_locked(&mut state, lease, Instant::now()))
+    }
+
+    async fn lease_keep_alive_many(&self, leases: &[LeaseId]) -> Result<Vec<Option<i64>>> {
+        // One lock and one clock reading for the whole batch.
+        let mut state = self.state()?;
+        let now = Instant::now();
+        Ok(leases
+            .iter()
+            .map(|&lease| renew_locked(&mut state, lease, now))
+            .collect())
     }
 
     async fn lease_revoke(&self, lease: LeaseId) -> Result<()> {

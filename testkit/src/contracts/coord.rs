@@ -296,6 +296,54 @@ pub async fn leases_expire_and_revoke(f: &CoordFixture) {
     drop(kept);
 }
 
+/// A detached lease lives only as long as someone renews it (a registry's heartbeats), and
+/// renewing answers which leases are gone.
+pub async fn detached_leases_follow_renewals(f: &CoordFixture) {
+    let ctx = Context::new();
+    let mut watch = f.a.watch(&ctx, "/d/", true, StartAt::Now).await.unwrap();
+    let renewed =
+        f.a.grant_detached_lease(&ctx, Duration::from_secs(2))
+            .await
+            .unwrap();
+    let left =
+        f.a.grant_detached_lease(&ctx, Duration::from_secs(2))
+            .await
+            .unwrap();
+    f.a.put(&ctx, "/d/renewed", b"x".to_vec(), Some(renewed))
+        .await
+        .unwrap();
+    f.a.put(&ctx, "/d/left", b"x".to_vec(), Some(left))
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut watch).await.kind, EventKind::Put);
+    assert_eq!(next_event(&mut watch).await.kind, EventKind::Put);
+    // Renewed from the other client (any node may take a heartbeat), the first outlives its
+    // TTL; the second, left alone, expires.
+    let started = std::time::Instant::now();
+    let mut left_gone = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        let ttls = f.b.renew_leases(&ctx, &[renewed]).await.unwrap();
+        assert_eq!(ttls, [Some(Duration::from_secs(2))]);
+        if !left_gone
+            && let Ok(Some(e)) =
+                tokio::time::timeout(Duration::from_millis(500), watch.next()).await
+        {
+            assert_eq!((e.kind, e.kv.key.as_str()), (EventKind::Delete, "/d/left"));
+            left_gone = true;
+        }
+    }
+    assert!(left_gone, "an unrenewed detached lease did not expire");
+    let ttls = f.b.renew_leases(&ctx, &[left, renewed]).await.unwrap();
+    assert_eq!(ttls, [None, Some(Duration::from_secs(2))]);
+    assert!(f.b.renew_leases(&ctx, &[]).await.unwrap().is_empty());
+    f.a.revoke_lease(&ctx, renewed).await.unwrap();
+    let e = next_event(&mut watch).await;
+    assert_eq!(
+        (e.kind, e.kv.key.as_str()),
+        (EventKind::Delete, "/d/renewed")
+    );
+}
+
 /// A lease revoked behind its holder's back is reported lost (never silently recreated).
 pub async fn lease_loss_is_reported(f: &CoordFixture) {
     let ctx = Context::new();
@@ -639,7 +687,8 @@ macro_rules! coord_contract {
     ($fixture:path) => {
         $crate::coord_contract!(@cases $fixture;
             kv_round_trip, compare_and_set, bad_input, watch_prefix, watch_from_revision_and_single_key,
-            compaction_is_handled, leases_expire_and_revoke, lease_loss_is_reported, locks, election,
+            compaction_is_handled, leases_expire_and_revoke, lease_loss_is_reported,
+            detached_leases_follow_renewals, locks, election,
             service_registry, instance_ids, config_watch);
     };
     (@cases $fixture:path; $($case:ident),* $(,)?) => {
