@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
-use super::envelope::{ApiError, ApiResult, Caller, Pairs, invalid, ok};
+use super::envelope::{ApiError, ApiResult, Caller, Pairs, invalid, json_bytes, ok, ok_bytes};
 use crate::{DEFAULT_GROUP, InstanceFilter, InstanceStatus, Registry, ServiceId};
 
 /// Longest long poll a client may ask for.
@@ -127,11 +127,12 @@ pub(crate) async fn instances(
             if !changed? {
                 return Ok(StatusCode::NOT_MODIFIED.into_response());
             }
-            return Ok(ok(registry.discover(&service, &filter)?));
+        } else {
+            return Ok(ok(current));
         }
-        return Ok(ok(current));
     }
-    Ok(ok(registry.discover(&service, &filter)?))
+    let body = registry.discover_encoded(&service, &filter, |d| ok_bytes(d))?;
+    Ok(json_bytes(body))
 }
 
 /// A stream of the service's changes: first a `snapshot` event (the filtered instances, as

@@ -21,6 +21,25 @@ pub(crate) fn ok<T: Serialize>(data: T) -> Response {
     Json(serde_json::json!({"code": 0, "message": "success", "data": data})).into_response()
 }
 
+/// A successful answer's body, for answers cached as bytes.
+pub(crate) fn ok_bytes<T: Serialize>(data: T) -> bytes::Bytes {
+    serde_json::to_vec(&serde_json::json!({"code": 0, "message": "success", "data": data}))
+        .map(bytes::Bytes::from)
+        .unwrap_or_default()
+}
+
+/// A JSON answer from bytes made by [`ok_bytes`].
+pub(crate) fn json_bytes(body: bytes::Bytes) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// A failed answer: `status`, with `code` in the envelope.
 pub(crate) fn fail(status: StatusCode, code: u16, message: impl Into<String>) -> Response {
     let body = serde_json::json!({"code": code, "message": message.into(), "data": null});

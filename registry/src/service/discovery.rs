@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -110,6 +111,27 @@ impl Registry {
             });
         };
         Ok(answer(service, s, filter))
+    }
+
+    /// The instances `filter` admits, encoded by `encode`. The answer to the default filter
+    /// is encoded once per revision and shared: discovery is the hottest read there is.
+    pub fn discover_encoded(
+        &self,
+        service: &ServiceId,
+        filter: &InstanceFilter,
+        encode: impl FnOnce(&Discovery) -> Bytes,
+    ) -> Result<Bytes> {
+        service.validate()?;
+        if *filter == InstanceFilter::default() {
+            let state = self.view.read();
+            if let Some(s) = state.services.get(service) {
+                return Ok(s
+                    .default_answer
+                    .get_or_init(|| encode(&answer(service, s, filter)))
+                    .clone());
+            }
+        }
+        Ok(encode(&self.discover(service, filter)?))
     }
 
     /// Waits until `service`'s revision differs from `revision` or `wait` passes; answers

@@ -2,7 +2,9 @@
 //! per-service change events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use keel_coord::{EventKind, KeyValue, LeaseId, WatchEvent};
 use serde::Serialize;
@@ -54,6 +56,9 @@ pub(crate) struct ServiceState {
     pub(crate) notify: watch::Sender<i64>,
     /// Change events for stream subscribers.
     pub(crate) events: broadcast::Sender<Arc<ChangeEvent>>,
+    /// The serialized answer to the default discovery query at this revision: most clients
+    /// ask exactly that, over and over, and it changes only when the revision does.
+    pub(crate) default_answer: OnceLock<Bytes>,
 }
 
 impl ServiceState {
@@ -65,6 +70,7 @@ impl ServiceState {
             revision,
             notify: watch::Sender::new(revision),
             events: broadcast::Sender::new(SERVICE_EVENT_BACKLOG),
+            default_answer: OnceLock::new(),
         }
     }
 
@@ -192,6 +198,7 @@ impl State {
     fn bump(&mut self, service: &ServiceId, revision: i64, change: Option<&Arc<ChangeEvent>>) {
         let state = self.service_mut(service);
         state.revision = revision;
+        state.default_answer = OnceLock::new();
         state.notify.send_replace(revision);
         if let Some(change) = change {
             // No subscriber is fine: long polls read the revision instead.
