@@ -121,9 +121,9 @@ pub(crate) async fn instances(
         let wait = wait(&pairs)?;
         let current = registry.discover(&service, &filter)?;
         if current.revision == revision {
-            metrics::gauge!("keel_registry_parked_watches").increment(1.0);
+            let parked = Parked::new();
             let changed = registry.wait_for_change(&service, revision, wait).await;
-            metrics::gauge!("keel_registry_parked_watches").decrement(1.0);
+            drop(parked);
             if !changed? {
                 return Ok(StatusCode::NOT_MODIFIED.into_response());
             }
@@ -156,6 +156,23 @@ pub(crate) async fn events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
+}
+
+/// Counts a parked long poll for as long as it lives — also when the client goes away and
+/// the handler's future is dropped mid-wait.
+struct Parked;
+
+impl Parked {
+    fn new() -> Self {
+        metrics::gauge!("keel_registry_parked_watches").increment(1.0);
+        Parked
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        metrics::gauge!("keel_registry_parked_watches").decrement(1.0);
+    }
 }
 
 fn json_event<T: serde::Serialize>(name: &str, data: &T) -> Event {

@@ -128,6 +128,19 @@ impl View {
     }
 }
 
+/// How long a registration or update took to reach this node's watchers: from the write's
+/// `updatedAt` to the view applying it (the moment long polls and streams are woken).
+/// Expiries carry no write time and are not measured.
+fn record_push_latency(change: &ChangeEvent, now: i64) {
+    for view in change.added.iter().chain(&change.modified) {
+        let lag = now - view.instance.updated_at;
+        // Older than a minute: a health change of an old record, not a fresh write.
+        if (0..60_000).contains(&lag) {
+            metrics::histogram!("keel_registry_push_latency_seconds").record(lag as f64 / 1000.0);
+        }
+    }
+}
+
 /// Applies watch batches until stopped or the store closes.
 async fn follow(
     view: std::sync::Weak<View>,
@@ -149,7 +162,9 @@ async fn follow(
             let mut state = view.write();
             state.apply(batch)
         };
+        let now = crate::now_millis();
         for change in changes {
+            record_push_latency(&change, now);
             let _ = view.changes.send(change);
         }
         view.applied.send_if_modified(|applied| {
