@@ -688,15 +688,59 @@ async fn active_checks_follow_real_servers() {
         body["healthCheck"] = json!({"type": "tcp", "interval": "500ms", "timeout": "300ms"});
         api.register(body).await;
     }
-    eventually("the closed port to be found unhealthy", || async {
-        api.hosts("?health=unhealthy").await == [format!("127.0.0.1:{closed_port}")]
-    })
+    // Two HTTP servers: one answers 200 at /ready, one 500.
+    let http_ok = http_server("200 OK").await;
+    let http_500 = http_server("500 Internal Server Error").await;
+    for port in [http_ok, http_500] {
+        let mut body = instance("127.0.0.1", u32::from(port));
+        body["ephemeral"] = json!(false);
+        body["healthCheck"] =
+            json!({"type": "http", "path": "/ready", "interval": "500ms", "timeout": "300ms"});
+        api.register(body).await;
+    }
+    let mut expected_down = vec![
+        format!("127.0.0.1:{closed_port}"),
+        format!("127.0.0.1:{http_500}"),
+    ];
+    expected_down.sort();
+    eventually(
+        "the closed port and the 500 to be found unhealthy",
+        || async { api.hosts("?health=unhealthy").await == expected_down },
+    )
     .await;
-    assert_eq!(api.hosts("").await, [format!("127.0.0.1:{open_port}")]);
+    let mut expected_up = vec![
+        format!("127.0.0.1:{open_port}"),
+        format!("127.0.0.1:{http_ok}"),
+    ];
+    expected_up.sort();
+    assert_eq!(api.hosts("").await, expected_up);
     let stats = api.ok("GET", "/api/v1/stats", None).await;
-    assert_eq!(stats["instances"], 2);
-    assert_eq!(stats["unhealthy"], 1);
+    assert_eq!(stats["instances"], 4);
+    assert_eq!(stats["unhealthy"], 2);
     assert_eq!(stats["byCheck"]["tcp"], 2);
+    assert_eq!(stats["byCheck"]["http"], 2);
+}
+
+/// An HTTP server answering every request with `status` (e.g. `"200 OK"`); its port.
+async fn http_server(status: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let answer =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    port
 }
 
 #[tokio::test]
