@@ -6,6 +6,8 @@
 //! See `docs/registry.md`.
 
 mod api;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 mod health;
 mod keys;
