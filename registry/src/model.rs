@@ -367,6 +367,24 @@ pub struct NewInstance {
     pub health_check: Option<HealthCheck>,
 }
 
+impl NewInstance {
+    /// A registration of `host:port` for `service` with every other field at its default
+    /// (group `DEFAULT_GROUP`, weight 1, ephemeral, the service's default health check).
+    pub fn new(service: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
+        NewInstance {
+            service_name: service.into(),
+            group_name: None,
+            host: host.into(),
+            port: u32::from(port),
+            weight: None,
+            metadata: BTreeMap::new(),
+            tags: Vec::new(),
+            ephemeral: None,
+            health_check: None,
+        }
+    }
+}
+
 /// A registered instance as the registry keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
