@@ -17,6 +17,10 @@ pub(crate) struct FileConfig {
     pub(crate) database_url: Option<String>,
     /// etcd endpoints (`http://host:2379`), distributed mode: nodes announce releases there.
     pub(crate) etcd: Vec<String>,
+    /// A prefix for every key this cluster keeps in etcd (e.g. `"/keel-prod"`), so several
+    /// keel clusters can share one etcd without seeing each other's nodes, instances or
+    /// announcements. Default: none.
+    pub(crate) etcd_prefix: Option<String>,
     /// Redis URL, distributed mode: idempotency keys shared by every node.
     pub(crate) redis_url: Option<String>,
     /// Kafka bootstrap brokers (`host:9092,host2:9092`), distributed mode: release events go

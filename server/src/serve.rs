@@ -114,6 +114,7 @@ async fn distributed(ctx: &Context, file: &FileConfig) -> Result<Providers, Stri
         .map_err(|e| format!("opening the database: {e}"))?;
     let mut coord_config = keel_coord::Config::for_env(Env::Production);
     coord_config.endpoints = file.etcd.clone();
+    coord_config.namespace = file.etcd_prefix.clone().unwrap_or_default();
     let coord = keel_coord::new(ctx, coord_config, keel_coord::Options::default())
         .await
         .map_err(|e| format!("connecting to etcd: {e}"))?;

@@ -62,22 +62,23 @@ fn instances_outlive_the_node_that_registered_them_and_checks_are_shared() {
     ) else {
         return;
     };
+    // A tenant and an etcd prefix of its own: etcd and the database are shared with other
+    // tests, and another cluster's nodes would take a share of the health checks.
+    let tenant = Namespace::new("registry_cluster").to_string();
+    let tenant = tenant.as_str();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("keel.toml");
     let endpoints: Vec<String> = etcd.split(',').map(|e| format!("{e:?}")).collect();
     std::fs::write(
         &config,
         format!(
-            "mode = \"distributed\"\ndatabase_url = \"{db}\"\netcd = [{}]\nredis_url = \"{redis}\"\n[registry]\ncheck_rise = 1\ncheck_fall = 1\n",
+            "mode = \"distributed\"\ndatabase_url = \"{db}\"\netcd = [{}]\netcd_prefix = \"/{tenant}\"\nredis_url = \"{redis}\"\n[registry]\ncheck_rise = 1\ncheck_fall = 1\n",
             endpoints.join(", ")
         ),
     )
     .unwrap();
     let (a, port_a) = node(&dir.path().join("a"), &config);
     let (b, port_b) = node(&dir.path().join("b"), &config);
-    // A tenant of its own: etcd and the database are shared with other tests.
-    let tenant = Namespace::new("registry_cluster").to_string();
-    let tenant = tenant.as_str();
 
     // Registered on A, discovered on B.
     let body = json!({
@@ -111,19 +112,28 @@ fn instances_outlive_the_node_that_registered_them_and_checks_are_shared() {
         .unwrap();
 
     // Active checks: four persistent tcp-checked instances, each probed by one node only.
+    // (The shared database may hold other tests' persistent instances too: every checked
+    // instance the cluster knows counts.)
+    let mut checked = Vec::new();
     for _ in 0..4 {
         let body = json!({
             "serviceName": "checked", "host": "127.0.0.1", "port": free_port(),
             "ephemeral": false, "healthCheck": {"type": "tcp", "interval": "1s", "timeout": "200ms"},
         });
-        ok_in(tenant, port_a, "POST", "/api/v1/instances", Some(body));
+        let registered = ok_in(tenant, port_a, "POST", "/api/v1/instances", Some(body));
+        checked.push(registered["instanceId"].as_str().unwrap().to_owned());
     }
+    let all_checked = || -> Option<f64> {
+        let stats = ok_in(tenant, port_b, "GET", "/api/v1/stats", None);
+        stats["byCheck"]["tcp"].as_f64()
+    };
     eventually(
         "the checks to be shared out",
         Duration::from_secs(15),
         || {
             let (ta, tb) = (health_targets(port_a)?, health_targets(port_b)?);
-            (ta + tb == 4.0).then_some(())
+            let total = all_checked()?;
+            (total >= 4.0 && ta + tb == total).then_some(())
         },
     );
 
@@ -159,7 +169,17 @@ fn instances_outlive_the_node_that_registered_them_and_checks_are_shared() {
     eventually(
         "B to take over every check",
         Duration::from_secs(20),
-        || (health_targets(port_b)? == 4.0).then_some(()),
+        || (health_targets(port_b)? == all_checked()?).then_some(()),
     );
+    // Persistent instances stay in the shared database: leave nothing behind.
+    for id in checked {
+        ok_in(
+            tenant,
+            port_b,
+            "DELETE",
+            &format!("/api/v1/instances/{id}"),
+            None,
+        );
+    }
     b.kill();
 }
