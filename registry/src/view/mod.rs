@@ -141,6 +141,26 @@ fn record_push_latency(change: &ChangeEvent, now: i64) {
     }
 }
 
+/// Counts instances removed because their heartbeats stopped. A ttl instance's heartbeat
+/// marker expires (at `unhealthyTimeout`) before its record does (at `deleteTimeout`), so a
+/// record that goes while the instance already reads unhealthy went by expiry; an explicit
+/// deregistration removes a healthy instance. (Deregistering an instance that had already
+/// missed its heartbeats is counted as an expiry too — it was one in all but name.)
+fn record_expirations(change: &ChangeEvent) {
+    let expired = change
+        .removed
+        .iter()
+        .filter(|v| {
+            v.instance.ephemeral
+                && v.instance.health_check.kind == crate::CheckKind::Ttl
+                && !v.healthy
+        })
+        .count();
+    if expired > 0 {
+        metrics::counter!("keel_registry_expirations_total").increment(expired as u64);
+    }
+}
+
 /// Applies watch batches until stopped or the store closes.
 async fn follow(
     view: std::sync::Weak<View>,
@@ -165,6 +185,7 @@ async fn follow(
         let now = crate::now_millis();
         for change in changes {
             record_push_latency(&change, now);
+            record_expirations(&change);
             let _ = view.changes.send(change);
         }
         view.applied.send_if_modified(|applied| {
