@@ -99,6 +99,46 @@ fn walk_through_change_push_and_kill_9_durability() {
     server.kill();
 }
 
+/// A release repeated with the same Idempotency-Key after a kill -9 and restart is the same
+/// release: the key is stored with it, not only in keel-once's in-process memory.
+#[test]
+fn an_idempotency_key_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    ok(
+        port,
+        "POST",
+        "/api/v1/envs/dev/apps",
+        Some(json!({"name": "shop"})),
+    );
+    ok(
+        port,
+        "POST",
+        &format!("{NS}/items"),
+        Some(json!({"key": "k", "value": "1"})),
+    );
+    let release = |port| {
+        let (status, body) = common::call_with(
+            port,
+            "POST",
+            &format!("{NS}/releases"),
+            Some(json!({"name": "deploy"})),
+            &[("Idempotency-Key", "deploy-42")],
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{body}");
+        body["data"]["release_key"].as_str().unwrap().to_owned()
+    };
+    let first = release(port);
+    server.kill();
+    let server = start(dir.path(), port);
+    assert_eq!(release(port), first);
+    let releases = ok(port, "GET", &format!("{NS}/releases"), None);
+    assert_eq!(releases["total"], 1);
+    server.kill();
+}
+
 #[test]
 fn bad_input_gets_a_4xx_that_says_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();

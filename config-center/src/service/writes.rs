@@ -21,11 +21,23 @@ impl ConfigCenter {
         idempotency_key: Option<&str>,
     ) -> Result<Release> {
         self.store.get_namespace(ctx, id).await?;
+        // keel-once coalesces concurrent repeats (across nodes, in Redis) and answers repeats
+        // without touching the database; the key stored with the release answers repeats
+        // keel-once has forgotten (a standalone restart, or past its TTL).
         let make = || async {
             let key = self.new_release_key();
-            self.store
-                .create_release(ctx, id, &key, name, comment, actor)
-                .await
+            match idempotency_key {
+                Some(idem) => {
+                    self.store
+                        .create_release_once(ctx, id, &key, name, comment, actor, idem)
+                        .await
+                }
+                None => {
+                    self.store
+                        .create_release(ctx, id, &key, name, comment, actor)
+                        .await
+                }
+            }
         };
         let release = match idempotency_key {
             None => make().await?,

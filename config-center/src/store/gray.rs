@@ -246,6 +246,7 @@ impl ConfigStore {
                             created_at,
                             actor,
                             rolled_back_from: None,
+                            idempotency_key: None,
                         },
                     )
                     .await?;

@@ -27,6 +27,8 @@ pub(super) struct NewRelease<'a> {
     pub(super) created_at: i64,
     pub(super) actor: &'a str,
     pub(super) rolled_back_from: Option<&'a str>,
+    /// The client's Idempotency-Key, if it sent one.
+    pub(super) idempotency_key: Option<&'a str>,
 }
 
 /// Inserts a release; Conflict when its key is taken (release keys are unique everywhere).
@@ -42,6 +44,7 @@ pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>)
             "created_at",
             "created_by",
             "rolled_back_from",
+            "idempotency_key",
         ],
         None,
     )?;
@@ -55,7 +58,8 @@ pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>)
             .bind(new.configs)
             .bind(new.created_at)
             .bind(new.actor)
-            .bind(new.rolled_back_from),
+            .bind(new.rolled_back_from)
+            .bind(new.idempotency_key),
     )
     .await
     .map_err(|e| {
@@ -97,6 +101,22 @@ async fn by_key(
         .await?)
 }
 
+/// The namespace's release made with this Idempotency-Key, if any.
+async fn by_idempotency_key(
+    conn: &mut Conn<'_, '_>,
+    ctx: &Context,
+    namespace_id: i64,
+    key: &str,
+) -> Result<Option<ReleaseRow>> {
+    let sql = conn.dialect().sql(
+        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
+         FROM cc_releases WHERE namespace_id = ? AND idempotency_key = ?",
+    );
+    Ok(conn
+        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id).bind(key))
+        .await?)
+}
+
 impl ConfigStore {
     /// Releases the namespace: snapshots every current item (key → value) in the same
     /// transaction, makes the snapshot the namespace's current release and records
@@ -110,6 +130,49 @@ impl ConfigStore {
         comment: &str,
         actor: &str,
     ) -> Result<Release> {
+        self.create_release_with(ctx, id, release_key, name, comment, actor, None)
+            .await
+    }
+
+    /// [`create_release`](Self::create_release) remembering the client's Idempotency-Key:
+    /// when the namespace already has a release made with `idempotency_key`, that release is
+    /// returned and nothing is written (checked under the app lock, so concurrent repeats
+    /// cannot both release).
+    #[allow(clippy::too_many_arguments)] // create_release's arguments plus the key
+    pub async fn create_release_once(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        release_key: &str,
+        name: &str,
+        comment: &str,
+        actor: &str,
+        idempotency_key: &str,
+    ) -> Result<Release> {
+        input::text("Idempotency-Key", idempotency_key)?;
+        self.create_release_with(
+            ctx,
+            id,
+            release_key,
+            name,
+            comment,
+            actor,
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // the two public forms above are the interface
+    async fn create_release_with(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        release_key: &str,
+        name: &str,
+        comment: &str,
+        actor: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Release> {
         input::release_key(release_key)?;
         input::text("release name", name)?;
         input::text("release comment", comment)?;
@@ -120,6 +183,12 @@ impl ConfigStore {
                     // Under the app lock no item write can slip between this read and the
                     // insert: the snapshot is exactly the working copy at release time.
                     let ns = locate::lock_namespace(tx, ctx, id).await?;
+                    if let Some(key) = idempotency_key
+                        && let Some(made) =
+                            by_idempotency_key(&mut Conn::Tx(tx), ctx, ns.id, key).await?
+                    {
+                        return made.into_release(id);
+                    }
                     let configs = items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?;
                     let stored = encode_configs(&configs)?;
                     let created_at = now_ms();
@@ -135,6 +204,7 @@ impl ConfigStore {
                             created_at,
                             actor,
                             rolled_back_from: None,
+                            idempotency_key,
                         },
                     )
                     .await?;
@@ -274,6 +344,7 @@ impl ConfigStore {
                             created_at,
                             actor,
                             rolled_back_from: Some(target_key),
+                            idempotency_key: None,
                         },
                     )
                     .await?;

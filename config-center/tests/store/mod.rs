@@ -141,6 +141,7 @@ macro_rules! store_suite {
             concurrent_create_app_has_one_winner,
             concurrent_writes_across_namespaces_all_commit,
             release_is_a_snapshot,
+            an_idempotency_key_makes_one_release,
             release_keys_are_unique,
             list_releases_newest_first,
             rollback_restores_an_older_release,

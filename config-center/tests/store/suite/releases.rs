@@ -9,6 +9,48 @@ use super::{
 };
 use crate::store::{Fixture, ctx};
 
+/// A release made with an Idempotency-Key is made once: repeating the key (even with another
+/// release key and after the items changed) returns it; another key makes a new one.
+pub(crate) async fn an_idempotency_key_makes_one_release(f: &Fixture) {
+    let s = &f.store;
+    s.create_app(&ctx(), ENV, &new_app("deploys"), ACTOR)
+        .await
+        .unwrap();
+    let id = app_ns("deploys");
+    s.put_item(&ctx(), &id, &write("a", "1", None), ACTOR)
+        .await
+        .unwrap();
+    let first = s
+        .create_release_once(&ctx(), &id, "k1", "v1", "", ACTOR, "deploy-7")
+        .await
+        .unwrap();
+    s.put_item(&ctx(), &id, &write("a", "2", None), ACTOR)
+        .await
+        .unwrap();
+    let again = s
+        .create_release_once(&ctx(), &id, "k2", "v1", "", ACTOR, "deploy-7")
+        .await
+        .unwrap();
+    assert_eq!(again.release_key, "k1");
+    assert_eq!(again.configs, configs(&[("a", "1")]));
+    assert_eq!(again.created_at, first.created_at);
+    let other = s
+        .create_release_once(&ctx(), &id, "k3", "v2", "", ACTOR, "deploy-8")
+        .await
+        .unwrap();
+    assert_eq!(other.release_key, "k3");
+    assert_eq!(other.configs, configs(&[("a", "2")]));
+    // Releases without a key never collide with each other.
+    s.create_release(&ctx(), &id, "k4", "", "", ACTOR)
+        .await
+        .unwrap();
+    s.create_release(&ctx(), &id, "k5", "", "", ACTOR)
+        .await
+        .unwrap();
+    let listed = s.list_releases(&ctx(), &id, page(1, 50)).await.unwrap();
+    assert_eq!(listed.items.len(), 4, "k2 must not exist");
+}
+
 pub(crate) async fn release_is_a_snapshot(f: &Fixture) {
     let s = &f.store;
     s.create_app(&ctx(), ENV, &new_app("orders"), ACTOR)
