@@ -8,9 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::error::{Error, Result};
 use crate::{DEFAULT_CLUSTER, DEFAULT_NAMESPACE};
 
-/// The longest long poll the server accepts.
-const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// Static settings of a [`ConfigClient`](super::ConfigClient).
 ///
 /// Build it with struct-update syntax over [`Default`] (or deserialize it: durations are
@@ -86,14 +83,7 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// Checks the settings without touching the network or the disk.
     pub fn validate(&self) -> Result<()> {
-        if self.servers.is_empty() {
-            return Err(Error::Config(
-                "servers is empty: give at least one base URL such as http://127.0.0.1:8848".into(),
-            ));
-        }
-        for server in &self.servers {
-            check_server(server)?;
-        }
+        keel_client_kit::check_servers(&self.servers, "config center")?;
         check_name("env", &self.env)?;
         check_name("app", &self.app)?;
         check_name("cluster", &self.cluster)?;
@@ -110,27 +100,12 @@ impl ClientConfig {
                 )));
             }
         }
-        if self.poll_timeout.is_zero() || self.poll_timeout > MAX_POLL_TIMEOUT {
-            return Err(Error::Config(format!(
-                "poll_timeout {:?} must be more than 0 and at most {}s",
-                self.poll_timeout,
-                MAX_POLL_TIMEOUT.as_secs()
-            )));
-        }
-        for (what, value) in [
+        keel_client_kit::check_long_poll("poll_timeout", self.poll_timeout)?;
+        keel_client_kit::check_not_zero(&[
             ("request_timeout", self.request_timeout),
             ("retry_interval", self.retry_interval),
-        ] {
-            if value.is_zero() {
-                return Err(Error::Config(format!("{what} must be more than 0")));
-            }
-        }
-        if self.max_retry_interval < self.retry_interval {
-            return Err(Error::Config(format!(
-                "max_retry_interval {:?} is shorter than retry_interval {:?}",
-                self.max_retry_interval, self.retry_interval
-            )));
-        }
+        ])?;
+        keel_client_kit::check_retry_intervals(self.retry_interval, self.max_retry_interval)?;
         Ok(())
     }
 }
@@ -139,40 +114,6 @@ impl ClientConfig {
 /// refuses `.` and `..`) keeps a snapshot from ever being written outside `snapshot_dir`.
 fn check_name(what: &str, name: &str) -> Result<()> {
     crate::validate_name(what, name).map_err(|e| Error::Config(e.to_string()))
-}
-
-fn check_server(server: &str) -> Result<()> {
-    let uri: hyper::Uri = server.parse().map_err(|e| {
-        Error::Config(format!(
-            "server {server:?} is not a URL ({e}); write it like http://127.0.0.1:8848"
-        ))
-    })?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(Error::Config(format!(
-                "server {server:?}: https is not supported by this client yet; reach the config \
-                 center over http (a sidecar or a private network)"
-            )));
-        }
-        _ => {
-            return Err(Error::Config(format!(
-                "server {server:?} must start with http://"
-            )));
-        }
-    }
-    if uri.authority().is_none() {
-        return Err(Error::Config(format!(
-            "server {server:?} has no host; write it like http://127.0.0.1:8848"
-        )));
-    }
-    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
-        return Err(Error::Config(format!(
-            "server {server:?} must be a base URL without a path or query (the client adds \
-             /api/v1/...)"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -208,26 +149,14 @@ mod tests {
                 },
                 "servers is empty",
             ),
-            (
-                ClientConfig {
-                    servers: vec!["localhost:8848".into()],
-                    ..valid()
-                },
-                "http://",
-            ),
+            // The URL rules themselves are keel-client-kit's (and tested there).
             (
                 ClientConfig {
                     servers: vec!["https://h:1".into()],
                     ..valid()
                 },
-                "https",
-            ),
-            (
-                ClientConfig {
-                    servers: vec!["http://h:1/api".into()],
-                    ..valid()
-                },
-                "without a path",
+                "config client settings: server \"https://h:1\": https is not supported by this \
+                 client yet; reach the config center over http",
             ),
             (
                 ClientConfig {

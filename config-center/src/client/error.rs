@@ -46,5 +46,21 @@ pub enum Error {
     Closed,
 }
 
+/// The shared plumbing's errors, in the config center's terms (its refusals carry no code).
+impl From<keel_client_kit::Error> for Error {
+    fn from(error: keel_client_kit::Error) -> Self {
+        use keel_client_kit::Error as Kit;
+        match error {
+            Kit::Config(message) => Error::Config(message),
+            Kit::Unavailable(message) => Error::Unavailable(message),
+            Kit::Rejected {
+                status, message, ..
+            } => Error::Rejected { status, message },
+            Kit::Snapshot { path, message } => Error::Snapshot { path, message },
+            other => Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// `Result` with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use keel_client_kit::{SnapshotDir, SnapshotFile};
 
 use super::config::ClientConfig;
 use super::error::{Error, Result};
 use super::http::{Fetched, Transport};
-use super::snapshot::{Snapshot, SnapshotDir, now_ms};
+use super::snapshot::{Snapshot, now_ms};
 use super::watch::{ChangeEvent, Subscribers};
 use crate::{Format, NamespaceId};
 
@@ -124,8 +125,9 @@ impl Shared {
                  snapshot_dir so the next start can survive an outage"
             )));
         };
-        let path = self.snapshot_path(snapshots, name);
-        let Some(snapshot) = snapshots.load(path.clone()).await? else {
+        let file = self.snapshot_file(snapshots, name);
+        let path = file.path();
+        let Some(snapshot) = file.load::<Snapshot>().await? else {
             return Err(Error::NoSource(format!(
                 "cannot start: {why}; and there is no snapshot of namespace {name:?} at {} \
                  (one is written after the first successful fetch). Check that the servers \
@@ -236,7 +238,7 @@ impl Shared {
         let Some(snapshots) = &self.snapshots else {
             return;
         };
-        let path = self.snapshot_path(snapshots, &current.name);
+        let file = self.snapshot_file(snapshots, &current.name);
         let snapshot = Snapshot {
             served: current.served.clone(),
             format: current.format,
@@ -244,17 +246,19 @@ impl Shared {
             configs: current.configs.clone(),
             saved_at: now_ms(),
         };
-        if let Err(e) = snapshots.save(path, snapshot).await {
+        if let Err(e) = file.save(snapshot).await {
             tracing::warn!(namespace = %current.name, error = %e, "cannot write the configuration snapshot");
         }
     }
 
-    fn snapshot_path(&self, snapshots: &SnapshotDir, name: &str) -> std::path::PathBuf {
-        snapshots.path(
+    /// `{dir}/{env}/{app}/{cluster}/{namespace}.json`. The names were validated (no `/`, not
+    /// `.` or `..`), so the file stays under the directory.
+    fn snapshot_file(&self, snapshots: &SnapshotDir, name: &str) -> SnapshotFile {
+        snapshots.file(&[
             &self.config.env,
             &self.config.app,
             &self.config.cluster,
             name,
-        )
+        ])
     }
 }

@@ -7,9 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 
-/// The longest long poll the server accepts.
-const MAX_LONG_POLL_WAIT: Duration = Duration::from_secs(120);
-
 /// Static settings of a [`RegistryClient`](super::RegistryClient).
 ///
 /// Build it with struct-update syntax over [`Default`] (or deserialize it: durations are
@@ -102,14 +99,7 @@ impl std::fmt::Debug for ClientConfig {
 impl ClientConfig {
     /// Checks the settings without touching the network or the disk.
     pub fn validate(&self) -> Result<()> {
-        if self.servers.is_empty() {
-            return Err(Error::Config(
-                "servers is empty: give at least one base URL such as http://127.0.0.1:8848".into(),
-            ));
-        }
-        for server in &self.servers {
-            check_server(server)?;
-        }
+        keel_client_kit::check_servers(&self.servers, "registry")?;
         if let Some(tenant) = &self.tenant {
             // The tenant becomes a header and a snapshot directory name.
             crate::validate_name("tenant", tenant).map_err(|e| Error::Config(e.to_string()))?;
@@ -121,28 +111,13 @@ impl ClientConfig {
                 "token must be non-empty and have no spaces or control characters".into(),
             ));
         }
-        if self.long_poll_wait.is_zero() || self.long_poll_wait > MAX_LONG_POLL_WAIT {
-            return Err(Error::Config(format!(
-                "long_poll_wait {:?} must be more than 0 and at most {}s",
-                self.long_poll_wait,
-                MAX_LONG_POLL_WAIT.as_secs()
-            )));
-        }
-        for (what, value) in [
+        keel_client_kit::check_long_poll("long_poll_wait", self.long_poll_wait)?;
+        keel_client_kit::check_not_zero(&[
             ("request_timeout", self.request_timeout),
             ("retry_interval", self.retry_interval),
             ("empty_confirm_delay", self.empty_confirm_delay),
-        ] {
-            if value.is_zero() {
-                return Err(Error::Config(format!("{what} must be more than 0")));
-            }
-        }
-        if self.max_retry_interval < self.retry_interval {
-            return Err(Error::Config(format!(
-                "max_retry_interval {:?} is shorter than retry_interval {:?}",
-                self.max_retry_interval, self.retry_interval
-            )));
-        }
+        ])?;
+        keel_client_kit::check_retry_intervals(self.retry_interval, self.max_retry_interval)?;
         Ok(())
     }
 
@@ -150,40 +125,6 @@ impl ClientConfig {
     pub(crate) fn tenant(&self) -> &str {
         self.tenant.as_deref().unwrap_or(crate::DEFAULT_TENANT)
     }
-}
-
-fn check_server(server: &str) -> Result<()> {
-    let uri: hyper::Uri = server.parse().map_err(|e| {
-        Error::Config(format!(
-            "server {server:?} is not a URL ({e}); write it like http://127.0.0.1:8848"
-        ))
-    })?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(Error::Config(format!(
-                "server {server:?}: https is not supported by this client yet; reach the \
-                 registry over http (a sidecar or a private network)"
-            )));
-        }
-        _ => {
-            return Err(Error::Config(format!(
-                "server {server:?} must start with http://"
-            )));
-        }
-    }
-    if uri.authority().is_none() {
-        return Err(Error::Config(format!(
-            "server {server:?} has no host; write it like http://127.0.0.1:8848"
-        )));
-    }
-    if uri.query().is_some() || !matches!(uri.path(), "" | "/") {
-        return Err(Error::Config(format!(
-            "server {server:?} must be a base URL without a path or query (the client adds \
-             /api/v1/...)"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -221,26 +162,14 @@ mod tests {
                 },
                 "servers is empty",
             ),
-            (
-                ClientConfig {
-                    servers: vec!["localhost:8848".into()],
-                    ..valid()
-                },
-                "http://",
-            ),
+            // The URL rules themselves are keel-client-kit's (and tested there).
             (
                 ClientConfig {
                     servers: vec!["https://h:1".into()],
                     ..valid()
                 },
-                "https",
-            ),
-            (
-                ClientConfig {
-                    servers: vec!["http://h:1/api".into()],
-                    ..valid()
-                },
-                "without a path",
+                "registry client settings: server \"https://h:1\": https is not supported by \
+                 this client yet; reach the registry over http",
             ),
             (
                 ClientConfig {

@@ -13,7 +13,7 @@ use super::Shared;
 use super::balance::{Balancer, Picked};
 use super::error::{Error, Result};
 use super::http::Fetched;
-use super::snapshot::Snapshot;
+use super::snapshot::{self, Snapshot};
 use crate::{Discovery, InstanceView, LoadBalance, ServiceId};
 
 /// A discovered service: its instances as last received, kept current in the background
@@ -156,8 +156,9 @@ pub(crate) async fn load(shared: &Shared, service: ServiceId) -> Result<ServiceH
              snapshot_dir so the next start can survive an outage"
         )));
     };
-    let path = snapshots.path(&service.tenant, &service.group, &service.service);
-    let Some(snapshot) = snapshots.load(path.clone()).await? else {
+    let file = snapshot::file(snapshots, &service);
+    let path = file.path();
+    let Some(snapshot) = file.load::<Snapshot>().await? else {
         return Err(Error::NoSource(format!(
             "cannot discover service {service}: {why}; and there is no snapshot at {} (one is \
              written after the first successful read). Check that the servers are reachable",
@@ -288,8 +289,8 @@ async fn save_snapshot(shared: &Shared, service: &ServiceId, discovery: &Discove
     let Some(snapshots) = &shared.snapshots else {
         return;
     };
-    let path = snapshots.path(&service.tenant, &service.group, &service.service);
-    if let Err(e) = snapshots.save(path, Snapshot::of(discovery.clone())).await {
+    let file = snapshot::file(snapshots, service);
+    if let Err(e) = file.save(Snapshot::of(discovery.clone())).await {
         tracing::warn!(%service, error = %e, "cannot write the instance snapshot");
     }
 }

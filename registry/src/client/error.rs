@@ -55,5 +55,50 @@ impl Error {
     }
 }
 
+/// The shared plumbing's errors, in the registry's terms.
+impl From<keel_client_kit::Error> for Error {
+    fn from(error: keel_client_kit::Error) -> Self {
+        use keel_client_kit::Error as Kit;
+        match error {
+            Kit::Config(message) => Error::Config(message),
+            Kit::Unavailable(message) => Error::Unavailable(message),
+            Kit::Rejected {
+                status,
+                code,
+                message,
+            } => Error::Rejected {
+                status,
+                code,
+                message,
+            },
+            Kit::Snapshot { path, message } => Error::Snapshot { path, message },
+            other => Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// `Result` with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_its_code_so_register_again_is_recognised() {
+        let again = Error::from(keel_client_kit::Error::Rejected {
+            status: 404,
+            code: i64::from(CODE_REGISTER_AGAIN),
+            message: "instance x is not registered".into(),
+        });
+        assert!(again.is_register_again() && again.is_not_found(), "{again}");
+        let plain = Error::from(keel_client_kit::Error::Rejected {
+            status: 404,
+            code: 404,
+            message: String::new(),
+        });
+        assert!(!plain.is_register_again() && plain.is_not_found());
+        let down = Error::from(keel_client_kit::Error::Unavailable("a: refused".into()));
+        assert_eq!(down.to_string(), "no registry server answered: a: refused");
+    }
+}

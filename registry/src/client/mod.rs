@@ -68,6 +68,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+use keel_client_kit::SnapshotDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +80,6 @@ pub use register::Registration;
 
 use crate::{DEFAULT_GROUP, NewInstance, ServiceId};
 use http::Transport;
-use snapshot::SnapshotDir;
 
 /// What the client, its registrations and its watch tasks share.
 pub(crate) struct Shared {
