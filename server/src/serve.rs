@@ -194,6 +194,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     let app = Router::new()
         .merge(keel_config_center::routes(Arc::clone(&center)))
         .merge(keel_registry::router(Arc::clone(&registry)))
+        .merge(keel_nacos::router(Arc::clone(&registry), Default::default()))
         .route("/api/v1/openapi.json", get(openapi_document))
         .fallback(|| async {
             (

@@ -1,0 +1,223 @@
+//! `PUT /nacos/v1/ns/instance/beat`: a heartbeat renews the instance's leases; a heartbeat for
+//! an unknown instance answers code 20404 — with HTTP 200, unlike keel's native 404 — unless it
+//! carries the full `beat` JSON, from which the instance is registered again (that is how
+//! Nacos clients come back after an expiry or a standalone restart).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use keel_clog::Context;
+use keel_registry::instance_id;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Naming;
+use super::host::DEFAULT_BEAT_INTERVAL_MS;
+use super::registration::{self, Registration, Write};
+use crate::error::{NacosError, NacosResult};
+use crate::names::{self, DEFAULT_CLUSTER, NacosService, Required};
+use crate::params::{Params, json_metadata, parse_int};
+
+/// `NamingResponseCode.OK`.
+const CODE_OK: u32 = 10200;
+/// `NamingResponseCode.RESOURCE_NOT_FOUND`: register again.
+const CODE_REGISTER_AGAIN: u32 = 20404;
+
+/// The answer, keys in Nacos's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BeatAnswer {
+    /// The interval the client should beat at, in milliseconds.
+    client_beat_interval: u64,
+    code: u32,
+    /// Later beats may leave the `beat` JSON out (the Java client then sends only names).
+    light_beat_enabled: bool,
+}
+
+/// The `beat` parameter (Nacos's `RsInfo`); other fields are ignored, as Jackson does.
+#[derive(Debug, Default)]
+struct Beat {
+    ip: String,
+    port: i64,
+    cluster: Option<String>,
+    weight: Option<f64>,
+    ephemeral: bool,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Beat {
+    /// Parses the JSON leniently, as Jackson maps it: numbers may arrive as strings.
+    fn parse(text: &str) -> NacosResult<Self> {
+        let bad = |why: &str| NacosError::bad_request(format!("beat is not valid: {why}"));
+        let value: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+        let Value::Object(o) = value else {
+            return Err(bad("it must be a JSON object"));
+        };
+        let text = |k: &str| match o.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let number = |k: &str| text(k).and_then(|t| t.trim().parse::<f64>().ok());
+        let metadata = match o.get("metadata") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(m) => json_metadata(&m.to_string())
+                .ok_or_else(|| bad("metadata must be an object of strings"))?,
+        };
+        Ok(Beat {
+            ip: text("ip").unwrap_or_default(),
+            port: number("port").map_or(0, |p| p as i64),
+            cluster: text("cluster").filter(|c| !c.trim().is_empty()),
+            weight: number("weight"),
+            ephemeral: match o.get("ephemeral") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+                _ => true,
+            },
+            metadata,
+        })
+    }
+}
+
+/// `PUT /nacos/v1/ns/instance/beat`.
+pub(crate) async fn beat(State(naming): State<Arc<Naming>>, params: Params) -> NacosResult {
+    let beat = params.optional("beat").map(Beat::parse).transpose()?;
+    let mut cluster = params
+        .optional("clusterName")
+        .unwrap_or(DEFAULT_CLUSTER)
+        .to_owned();
+    // With a beat, ip and port come from it and the request's are ignored (Nacos 2.x).
+    let (ip, port) = match &beat {
+        Some(b) => {
+            if let Some(c) = &b.cluster {
+                c.clone_into(&mut cluster);
+            }
+            (b.ip.clone(), b.port)
+        }
+        None => (
+            params.optional("ip").unwrap_or_default().to_owned(),
+            parse_int(params.optional("port").unwrap_or("0"))?,
+        ),
+    };
+    let service = names::service(&naming.settings, &params, Required::WebUtils)?;
+    let ctx = Context::new();
+    let interval = match renew(&naming, &ctx, &service, &ip, port).await? {
+        Some(interval) => interval,
+        None => match beat {
+            None => return Ok(answer(DEFAULT_BEAT_INTERVAL_MS, CODE_REGISTER_AGAIN)),
+            Some(beat) => register(&naming, &ctx, service, beat, cluster).await?,
+        },
+    };
+    Ok(answer(interval, CODE_OK))
+}
+
+/// Renews the instance at ip:port; its heartbeat interval in milliseconds, or `None` when the
+/// registry does not know it.
+async fn renew(
+    naming: &Naming,
+    ctx: &Context,
+    service: &NacosService,
+    ip: &str,
+    port: i64,
+) -> NacosResult<Option<u64>> {
+    let Ok(port) = u16::try_from(port) else {
+        return Ok(None);
+    };
+    let id = instance_id(&service.id, ip, port);
+    match naming
+        .registry
+        .heartbeat(ctx, &service.id.tenant, &id)
+        .await
+    {
+        Ok(interval) => Ok(Some(millis(interval))),
+        Err(keel_registry::Error::UnknownInstance(_) | keel_registry::Error::NotFound(_)) => {
+            Ok(None)
+        }
+        // The only refusal of a known instance: it is persistent, so it never expires and its
+        // beats have nothing to renew. Nacos clients beat only ephemeral instances; answer OK.
+        Err(keel_registry::Error::Invalid(_)) => Ok(Some(DEFAULT_BEAT_INTERVAL_MS)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Registers the instance a full beat describes (healthy and enabled, as Nacos does).
+async fn register(
+    naming: &Naming,
+    ctx: &Context,
+    service: NacosService,
+    beat: Beat,
+    cluster: String,
+) -> NacosResult<u64> {
+    names::check_cluster(&cluster)?;
+    let reg = Registration {
+        service,
+        port: registration::check_port(beat.port)?,
+        ip: beat.ip,
+        weight: registration::check_weight(beat.weight.unwrap_or(1.0))?,
+        cluster,
+        enabled: true,
+        healthy: true,
+        ephemeral: beat.ephemeral,
+        metadata: beat.metadata,
+    };
+    let registered = registration::write(naming, ctx, &reg, Write::Register).await?;
+    Ok(match registered.heartbeat_interval_millis {
+        0 => DEFAULT_BEAT_INTERVAL_MS,
+        ms => ms,
+    })
+}
+
+fn answer(interval: u64, code: u32) -> axum::response::Response {
+    axum::Json(BeatAnswer {
+        client_beat_interval: interval,
+        code,
+        light_beat_enabled: true,
+    })
+    .into_response()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beats_parse_like_jackson() {
+        let b = Beat::parse(
+            r#"{"serviceName": "DEFAULT_GROUP@@svc", "ip": "10.0.0.1", "port": 8080, "weight": 1.0, "ephemeral": true, "metadata": {"k": "v"}, "scheduled": false}"#,
+        )
+        .unwrap();
+        assert_eq!(b.ip, "10.0.0.1");
+        assert_eq!(b.port, 8080);
+        assert_eq!(b.weight, Some(1.0));
+        assert!(b.ephemeral);
+        assert_eq!(b.cluster, None);
+        assert_eq!(b.metadata["k"], "v");
+        let b = Beat::parse(r#"{"ip":"h","port":"81","cluster":"c1","ephemeral":false}"#).unwrap();
+        assert_eq!(b.port, 81);
+        assert_eq!(b.cluster.as_deref(), Some("c1"));
+        assert!(!b.ephemeral);
+        assert!(Beat::parse("not json").is_err());
+        assert!(Beat::parse("[1]").is_err());
+    }
+
+    #[test]
+    fn the_answer_keeps_nacos_key_order() {
+        let body = serde_json::to_string(&BeatAnswer {
+            client_beat_interval: 5000,
+            code: CODE_OK,
+            light_beat_enabled: true,
+        })
+        .unwrap();
+        assert_eq!(
+            body,
+            r#"{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}"#
+        );
+    }
+}
