@@ -92,6 +92,8 @@ struct State {
     log: VecDeque<LoggedEvent>,
     watchers: Vec<RawWatcher>,
     leases: HashMap<LeaseId, LeaseEntry>,
+    /// When to look at each lease again: a lower bound of its deadline (renewals move only
+    /// the lease's own deadline). Entries of revoked leases linger until due, then are dropped.
     expiries: BTreeSet<(Instant, LeaseId)>,
     next_lease: LeaseId,
     /// Set by `disconnect_watches`: new watches fail as if the store were unreachable.
@@ -178,7 +180,17 @@ async fn expire_leases(store: Weak<Inner>) {
                     break;
                 }
                 state.expiries.pop_first();
-                revoke_locked(&mut state, inner.history_limit, id);
+                // The entry is a lower bound: a renewed lease is due later (check again then);
+                // a revoked one is gone already.
+                match state.leases.get(&id).map(|l| l.deadline) {
+                    Some(actual) if actual > now => {
+                        state.expiries.insert((actual, id));
+                    }
+                    Some(_) => {
+                        revoke_locked(&mut state, inner.history_limit, id);
+                    }
+                    None => {}
+                }
             }
             state.expiries.first().map(|(d, _)| *d)
         };
@@ -315,18 +327,18 @@ fn commit(state: &mut State, history_limit: usize, changes: Vec<Change>) -> i64 
 /// Moves a lease's deadline a full TTL past `now`; its TTL, or `None` when it is gone.
 fn renew_locked(state: &mut State, lease: LeaseId, now: Instant) -> Option<i64> {
     let entry = state.leases.get_mut(&lease)?;
-    let old = entry.deadline;
+    // Only the deadline moves: the lease's entry in `expiries` stays where it is (a lower
+    // bound) and is moved when it comes due. A renewal — the registry renews two leases per
+    // heartbeat — thus costs no ordered-set work at all.
     entry.deadline = now + Duration::from_secs(entry.ttl_secs as u64);
-    let (new, ttl) = (entry.deadline, entry.ttl_secs);
-    state.expiries.remove(&(old, lease));
-    state.expiries.insert((new, lease));
-    Some(ttl)
+    Some(entry.ttl_secs)
 }
 
 fn revoke_locked(state: &mut State, history_limit: usize, id: LeaseId) -> bool {
     let Some(lease) = state.leases.remove(&id) else {
         return false;
     };
+    // Usually the entry; after renewals a stale one lingers until due (see `expiries`).
     state.expiries.remove(&(lease.deadline, id));
     if !lease.keys.is_empty() {
         let changes = lease.keys.into_iter().map(|k| (k, None)).collect();

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
-use super::envelope::{ApiError, ApiResult, Caller, Pairs, invalid, json_bytes, ok, ok_bytes};
+use super::envelope::{ApiError, ApiResult, Caller, Pairs, invalid, json_bytes, ok_bytes};
 use crate::{DEFAULT_GROUP, InstanceFilter, InstanceStatus, Registry, ServiceId};
 
 /// Longest long poll a client may ask for.
@@ -119,16 +119,14 @@ pub(crate) async fn instances(
     if pairs.get("revision").is_some_and(|r| !r.is_empty()) {
         let revision: i64 = pairs.number("revision", 0)?;
         let wait = wait(&pairs)?;
-        let current = registry.discover(&service, &filter)?;
-        if current.revision == revision {
+        // Compare revisions before building any answer: parking must cost next to nothing.
+        if registry.revision_of(&service)? == revision {
             let parked = Parked::new();
             let changed = registry.wait_for_change(&service, revision, wait).await;
             drop(parked);
             if !changed? {
                 return Ok(StatusCode::NOT_MODIFIED.into_response());
             }
-        } else {
-            return Ok(ok(current));
         }
     }
     let body = registry.discover_encoded(&service, &filter, |d| ok_bytes(d))?;

@@ -151,7 +151,10 @@ impl Registry {
     async fn record_flip(&self, flip: HealthFlip) {
         let tenant = {
             let state = self.view.read();
-            state.ids.get(&flip.instance_id).map(|s| s.tenant.clone())
+            state
+                .ids
+                .get(&flip.instance_id)
+                .map(|b| b.service.tenant.clone())
         };
         let Some(tenant) = tenant else { return };
         let health = HealthStatus::from_bool(flip.healthy);

@@ -113,6 +113,16 @@ impl Registry {
         Ok(answer(service, s, filter))
     }
 
+    /// The service's revision now (the store's revision for a service nobody registered).
+    pub fn revision_of(&self, service: &ServiceId) -> Result<i64> {
+        service.validate()?;
+        let state = self.view.read();
+        Ok(state
+            .services
+            .get(service)
+            .map_or(state.revision, |s| s.revision))
+    }
+
     /// The instances `filter` admits, encoded by `encode`. The answer to the default filter
     /// is encoded once per revision and shared: discovery is the hottest read there is.
     pub fn discover_encoded(
@@ -143,9 +153,18 @@ impl Registry {
         wait: Duration,
     ) -> Result<bool> {
         service.validate()?;
-        let mut rx = {
-            let mut state = self.view.write();
-            state.service_mut(service).notify.subscribe()
+        // Most watchers wait on a service that exists: a read lock will do. Only the first
+        // watcher of an unknown service takes the write lock to create its entry.
+        let existing = {
+            let state = self.view.read();
+            state.services.get(service).map(|s| s.notify.subscribe())
+        };
+        let mut rx = match existing {
+            Some(rx) => rx,
+            None => {
+                let mut state = self.view.write();
+                state.service_mut(service).notify.subscribe()
+            }
         };
         let changed = tokio::time::timeout(wait, rx.wait_for(|now| *now != revision)).await;
         Ok(match changed {

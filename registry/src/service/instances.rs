@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{READ_YOUR_WRITE, Registry};
 use crate::keys::{beat_key, instance_key};
-use crate::view::Entry;
+use crate::view::{Beatable, Entry};
 use crate::{
     CheckKind, DEFAULT_GROUP, Error, HealthCheck, HealthStatus, Instance, InstanceStatus,
     InstanceView, NewInstance, Result, Service, ServiceId, instance_id, now_millis, validate_host,
@@ -279,7 +279,8 @@ impl Registry {
     /// Renews an ephemeral instance's leases; answers the heartbeat interval to keep.
     /// [`Error::UnknownInstance`] tells the client to register again.
     pub async fn heartbeat(&self, ctx: &Context, tenant: &str, id: &str) -> Result<Duration> {
-        let (service, entry, marker) = match self.beat_target(tenant, id) {
+        // The hot path: one lookup by id, two lease renewals, nothing written.
+        let target = match self.beat_target(tenant, id) {
             Some(found) => found,
             None => {
                 self.view
@@ -289,35 +290,35 @@ impl Registry {
                     .ok_or_else(|| Error::UnknownInstance(id.to_owned()))?
             }
         };
-        let check = &entry.instance.health_check;
-        if !entry.instance.ephemeral {
+        if !target.ephemeral {
             return Err(Error::Invalid(format!(
                 "instance {id} is persistent: it is not expired, so it sends no heartbeats"
             )));
         }
-        let leases: Vec<LeaseId> = std::iter::once(entry.lease).chain(marker).collect();
-        let renewed = self.coord.renew_leases(ctx, &leases).await?;
+        let (leases, count) = match target.marker {
+            Some(marker) => ([target.lease, marker], 2),
+            None => ([target.lease, 0], 1),
+        };
+        let renewed = self.coord.renew_leases(ctx, &leases[..count]).await?;
         if renewed.first().is_none_or(Option::is_none) {
             return Err(Error::UnknownInstance(id.to_owned()));
         }
         metrics::counter!("keel_registry_heartbeats_total").increment(1);
         let marker_alive = renewed.get(1).is_some_and(Option::is_some);
-        if check.kind == CheckKind::Ttl && !marker_alive {
-            self.restore_marker(ctx, &service, id, check.unhealthy_timeout())
+        if target.kind == CheckKind::Ttl && !marker_alive {
+            self.restore_marker(ctx, &target.service, id, target.unhealthy_timeout)
                 .await?;
         }
-        Ok(check.interval())
+        Ok(target.interval)
     }
 
-    fn beat_target(&self, tenant: &str, id: &str) -> Option<(ServiceId, Entry, Option<LeaseId>)> {
+    fn beat_target(&self, tenant: &str, id: &str) -> Option<Beatable> {
         let state = self.view.read();
-        let service = state.ids.get(id)?;
-        if service.tenant != tenant {
-            return None;
-        }
-        let s = state.services.get(service)?;
-        let entry = s.instances.get(id)?.clone();
-        Some((service.clone(), entry, s.beats.get(id).copied()))
+        state
+            .ids
+            .get(id)
+            .filter(|b| b.service.tenant == tenant)
+            .cloned()
     }
 
     /// A ttl instance that missed heartbeats lost its marker (it shows unhealthy); a heartbeat
@@ -476,9 +477,13 @@ impl Registry {
 
     fn lookup(&self, tenant: &str, id: &str) -> Option<(ServiceId, Entry)> {
         let state = self.view.read();
-        let service = state.ids.get(id).filter(|s| s.tenant == tenant)?;
+        let service = &state
+            .ids
+            .get(id)
+            .filter(|b| b.service.tenant == tenant)?
+            .service;
         let entry = state.services.get(service)?.instances.get(id)?.clone();
-        Some((service.clone(), entry))
+        Some(((**service).clone(), entry))
     }
 
     fn entry(&self, service: &ServiceId, id: &str) -> Option<Entry> {

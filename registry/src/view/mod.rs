@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use state::ChangeEvent;
-pub(crate) use state::{Entry, ServiceState, State};
+pub(crate) use state::{Beatable, Entry, ServiceState, State};
 
 use crate::keys::ROOT;
 use crate::{Error, Result};

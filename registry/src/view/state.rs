@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -102,12 +103,29 @@ impl ServiceState {
     }
 }
 
+/// What a heartbeat needs to know about an instance, found with one lookup by id.
+#[derive(Debug, Clone)]
+pub(crate) struct Beatable {
+    /// The instance's service (its tenant is checked against the caller's).
+    pub(crate) service: Arc<ServiceId>,
+    /// The record's lease (0 for persistent instances).
+    pub(crate) lease: LeaseId,
+    /// The heartbeat marker's lease, while the marker exists.
+    pub(crate) marker: Option<LeaseId>,
+    pub(crate) ephemeral: bool,
+    pub(crate) kind: CheckKind,
+    pub(crate) interval: Duration,
+    pub(crate) unhealthy_timeout: Duration,
+}
+
 /// Every service, group and instance this node knows of.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) services: HashMap<ServiceId, ServiceState>,
-    /// Instance id → its service (ids are unique across tenants: the tenant is hashed in).
-    pub(crate) ids: HashMap<String, ServiceId>,
+    /// Instance id → what heartbeats and lookups by id need (ids are unique across tenants:
+    /// the tenant is hashed in). foldhash, seeded per process: this map is read on every
+    /// heartbeat, and its keys are UUIDs the server derives, not strings a client picks.
+    pub(crate) ids: HashMap<String, Beatable, foldhash::fast::RandomState>,
     pub(crate) groups: HashMap<(String, String), Arc<Group>>,
     /// The store revision applied last.
     pub(crate) revision: i64,
@@ -219,7 +237,21 @@ impl State {
             Some(RegistryKey::Instance(service, id)) => {
                 match serde_json::from_slice::<Instance>(&kv.value) {
                     Ok(instance) => {
-                        self.ids.insert(id.clone(), service.clone());
+                        let marker = self
+                            .services
+                            .get(&service)
+                            .and_then(|s| s.beats.get(&id).copied());
+                        let check = &instance.health_check;
+                        let beatable = Beatable {
+                            service: Arc::new(service.clone()),
+                            lease: kv.lease,
+                            marker,
+                            ephemeral: instance.ephemeral,
+                            kind: check.kind,
+                            interval: check.interval(),
+                            unhealthy_timeout: check.unhealthy_timeout(),
+                        };
+                        self.ids.insert(id.clone(), beatable);
                         let entry = Entry {
                             instance: Arc::new(instance),
                             lease: kv.lease,
@@ -231,6 +263,9 @@ impl State {
                 }
             }
             Some(RegistryKey::Beat(service, id)) => {
+                if let Some(b) = self.ids.get_mut(&id).filter(|b| *b.service == service) {
+                    b.marker = Some(kv.lease);
+                }
                 self.service_mut(&service).beats.insert(id, kv.lease);
             }
             Some(RegistryKey::Service(service)) => {
@@ -261,13 +296,16 @@ impl State {
                 if let Some(state) = self.services.get_mut(&service) {
                     state.instances.remove(&id);
                 }
-                if self.ids.get(&id) == Some(&service) {
+                if self.ids.get(&id).is_some_and(|b| *b.service == service) {
                     self.ids.remove(&id);
                 }
             }
             Some(RegistryKey::Beat(service, id)) => {
                 if let Some(state) = self.services.get_mut(&service) {
                     state.beats.remove(&id);
+                }
+                if let Some(b) = self.ids.get_mut(&id).filter(|b| *b.service == service) {
+                    b.marker = None;
                 }
             }
             Some(RegistryKey::Service(service)) => {
