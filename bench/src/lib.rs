@@ -1,10 +1,12 @@
-//! Load generators for keel's configuration center, and the pieces they share.
+//! Load generators for keel's configuration center and service registry, and the pieces they
+//! share.
 //!
-//! The binaries (`load`, `fanout`, `release`) talk HTTP/1.1 over plain tokio TCP with the
-//! small client in [`http`]: one request at a time per connection, keep-alive, no pipelining,
-//! and nothing between the socket and the measurement that a real client library would add
-//! (pools, retries). The same client drives keel and r-nacos, so a side-by-side figure
-//! compares the servers, not two clients. `bench/config-center.sh` runs them all.
+//! The binaries (`load`, `fanout`, `release`, `registry`) talk HTTP/1.1 over plain tokio TCP
+//! with the small client in [`http`]: one request at a time per connection, keep-alive, no
+//! pipelining, and nothing between the socket and the measurement that a real client library
+//! would add (pools, retries). The same client drives keel and r-nacos, so a side-by-side figure
+//! compares the servers, not two clients. `bench/config-center.sh` and `bench/registry.sh`
+//! run them.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -19,6 +21,7 @@
 
 pub mod http;
 pub mod keel;
+pub mod registry;
 pub mod stats;
 
 /// The resident set size of process `pid` in KiB (`VmRSS` in `/proc/<pid>/status`).
