@@ -36,11 +36,15 @@ pub mod contracts {
     #[cfg(feature = "once")]
     pub mod once;
 }
+#[cfg(feature = "db")]
+mod fresh_db;
 mod namespace;
 mod poll;
 mod process;
 
 pub use backends::{Backend, backend, is_ci};
+#[cfg(feature = "db")]
+pub use fresh_db::{FreshDatabase, fresh_database, with_database};
 pub use namespace::Namespace;
 pub use poll::{eventually, eventually_async};
 pub use process::{OwnedRedis, free_port};

@@ -2,16 +2,12 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use keel_clog::{Context, Env};
-use keel_db::sqlx::AssertSqlSafe;
-use keel_db::{Config, Db, Engine, Migrations, Options};
+use keel_db::{Config, Migrations, Options};
 use keel_testkit::contracts::db::DbFixture;
-use keel_testkit::{Backend, Namespace, backend};
+use keel_testkit::{Backend, backend};
 
 /// keel-db's test migrations, one directory per dialect.
 pub(crate) fn migrations() -> Migrations {
@@ -65,56 +61,11 @@ pub(crate) async fn sqlite_memory(_case: &str) -> Option<DbFixture> {
     })
 }
 
-/// `url` with its database name replaced by `database`.
-pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let mut url = url::Url::parse(url).expect("backend URL parses");
-    url.set_path(&format!("/{database}"));
-    url.to_string()
-}
+pub(crate) use keel_testkit::FreshDatabase;
 
-/// A database created for one test on the server of `admin_url`, and the future that drops it.
-pub(crate) struct FreshDatabase {
-    /// The provider on the new database.
-    pub(crate) db: Arc<Db>,
-    /// Its URL.
-    pub(crate) url: String,
-    /// Drops the database (best effort) and closes the admin connection.
-    pub(crate) cleanup: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-/// Creates `kt_<case>_<random>` on the server and opens it.
+/// Creates `kt_<case>_<random>` on the server and opens it with the tests' config.
 pub(crate) async fn fresh_database(admin_url: &str, case: &str) -> FreshDatabase {
-    let ctx = setup_ctx();
-    let mut admin_config = config(admin_url);
-    admin_config.pool.max_connections = 1;
-    let admin = keel_db::new(&ctx, admin_config, Options::default())
-        .await
-        .expect("admin connection to the test server");
-    let name = Namespace::new(case).as_str().to_owned();
-    admin
-        .execute_raw(&ctx, AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create the test database");
-    let url = with_database(admin_url, &name);
-    let db = keel_db::new(&ctx, config(&url), Options::default())
-        .await
-        .expect("connect to the test database");
-    let engine = db.engine();
-    let closing = Arc::clone(&db);
-    let cleanup = Box::pin(async move {
-        let _ = closing.close().await;
-        let drop = match engine {
-            // FORCE ends connections still draining a cut-off statement.
-            Engine::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            _ => format!("DROP DATABASE IF EXISTS {name}"),
-        };
-        let ctx = Context::new().with_timeout(Duration::from_secs(20));
-        if let Err(err) = admin.execute_raw(&ctx, AssertSqlSafe(drop)).await {
-            eprintln!("could not drop test database {name}: {err}");
-        }
-        let _ = admin.close().await;
-    });
-    FreshDatabase { db, url, cleanup }
+    keel_testkit::fresh_database(admin_url, case, config).await
 }
 
 /// A fresh PostgreSQL database (`KEEL_TEST_POSTGRES`).

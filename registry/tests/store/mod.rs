@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_clog::{Context, Env};
-use keel_db::sqlx::AssertSqlSafe;
-use keel_db::{Config, Db, Engine, Options};
+use keel_db::{Config, Db, Options};
 use keel_registry::RegistryStore;
 
 /// One case's store on a fresh, empty database.
@@ -79,40 +78,13 @@ pub(crate) async fn sqlite_file(_case: &str) -> Option<Fixture> {
     })
 }
 
-/// Creates `kt_<case>_<random>` on the server of `admin_url`, opens the store on it, and
-/// drops the database at cleanup.
+/// A fresh database on the server of `admin_url` (see keel-testkit), with the store opened
+/// on it; the database is dropped at cleanup.
 async fn fresh_database(admin_url: &str, case: &str) -> Fixture {
-    let mut admin_config = config(admin_url);
-    admin_config.pool.max_connections = 1;
-    let admin = keel_db::new(&ctx(), admin_config, Options::default())
-        .await
-        .expect("admin connection to the test server");
-    let name = keel_testkit::Namespace::new(case).as_str().to_owned();
-    admin
-        .execute_raw(&ctx(), AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create the test database");
-    let mut url = url::Url::parse(admin_url).expect("backend URL parses");
-    url.set_path(&format!("/{name}"));
-    let db = keel_db::new(&ctx(), config(url.as_str()), Options::default())
-        .await
-        .expect("connect to the test database");
-    let engine = db.engine();
-    let closing = Arc::clone(&db);
-    let cleanup = Box::pin(async move {
-        let _ = closing.close().await;
-        let drop = match engine {
-            Engine::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            _ => format!("DROP DATABASE IF EXISTS {name}"),
-        };
-        if let Err(err) = admin.execute_raw(&ctx(), AssertSqlSafe(drop)).await {
-            eprintln!("could not drop test database {name}: {err}");
-        }
-        let _ = admin.close().await;
-    });
+    let fresh = keel_testkit::fresh_database(admin_url, case, config).await;
     Fixture {
-        store: store_on(db).await,
-        cleanup: Some(cleanup),
+        store: store_on(fresh.db).await,
+        cleanup: Some(fresh.cleanup),
     }
 }
 
