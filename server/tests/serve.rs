@@ -205,3 +205,55 @@ fn sigterm_answers_parked_long_polls_and_exits_cleanly() {
         "shutdown did not wait out the poll"
     );
 }
+
+/// The registry in `keel serve`: a registration and a heartbeat over HTTP show in discovery,
+/// in the merged OpenAPI document and in `/metrics`.
+#[test]
+fn the_registry_is_served_documented_and_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    let registered = ok(
+        port,
+        "POST",
+        "/api/v1/instances",
+        Some(json!({"serviceName": "orders", "host": "10.0.0.7", "port": 8080})),
+    );
+    let id = registered["instanceId"].as_str().unwrap();
+    let beat = ok(
+        port,
+        "PUT",
+        &format!("/api/v1/instances/{id}/heartbeat"),
+        None,
+    );
+    assert_eq!(beat["heartbeatIntervalMillis"], 5000);
+    let found = ok(port, "GET", "/api/v1/services/orders/instances", None);
+    assert_eq!(found["instances"][0]["instanceId"], id);
+
+    let (_, doc) = call(port, "GET", "/api/v1/openapi.json", None).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/instances",
+        "/api/v1/services/{name}/instances",
+        "/api/v1/envs/{env}/apps",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
+    let (_, metrics) = call(port, "GET", "/metrics", None).unwrap();
+    let metrics = metrics.as_str().unwrap();
+    for line in [
+        "keel_registry_registrations_total 1",
+        "keel_registry_heartbeats_total 1",
+        "keel_registry_push_latency_seconds_bucket",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "{line:?} missing from /metrics:\n{metrics}"
+        );
+    }
+    server.kill();
+}
