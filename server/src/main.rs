@@ -38,7 +38,8 @@ pub(crate) struct ServeArgs {
     /// Directory for the embedded store (standalone mode); created if missing.
     #[arg(long, env = "KEEL_DATA_DIR", default_value = "./keel-data")]
     pub(crate) data_dir: PathBuf,
-    /// A keel.toml with everything else (mode, database URL, log level).
+    /// A keel.toml with everything else: mode, database_url, etcd, etcd_prefix, redis_url,
+    /// kafka, log_level, [ratelimit] and [registry] (docs/config-center.md, docs/registry.md).
     #[arg(long, env = "KEEL_CONFIG")]
     pub(crate) config: Option<PathBuf>,
 }
