@@ -8,7 +8,9 @@
 #
 # RNACOS_BIN is a release build of r-nacos (github.com/nacos-group/r-nacos) made outside this
 # repository; this script neither downloads nor builds it. Knobs (environment): SECONDS_PER_RUN
-# (10), CONNECTIONS (50), ROUNDS (2: keel, r-nacos, keel, r-nacos), POLLS (10000), WRITERS (4).
+# (10), CONNECTIONS (50), ROUNDS (2: keel, r-nacos, keel, r-nacos), POLLS (10000), WRITERS (4),
+# CEILING_RPS (unset: with it, the read table gets a "ceiling fraction" column), RESULTS_OUT
+# (unset: a file to copy the raw JSON lines of the runs to). bench/run.sh sets both.
 #
 # Everything runs on loopback; the servers are started here, on free ports with temporary data
 # directories, and only they are stopped (by pid) at the end.
@@ -142,6 +144,13 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ------------------------------------------------------------------------------------
+if [[ -n ${RESULTS_OUT:-} ]]; then cp "$results" "$RESULTS_OUT"; fi
+# With CEILING_RPS (bench/run.sh: the hello server's median req/s under the same load), every
+# throughput table gets a "ceiling fraction" column: its figure / CEILING_RPS.
+CEILING_RPS=${CEILING_RPS:-}
+cf_head='' cf_rule=''
+if [[ -n $CEILING_RPS ]]; then cf_head=' ceiling fraction |' cf_rule='---|'; fi
+cf_jq='def cf($v): if $ceiling == "" then "" else " \(($v / ($ceiling | tonumber) * 100 | round) / 100) |" end;'
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
 echo "Measured $(date +%Y-%m-%d) on $(nproc) cores ($cpu), $mem, Linux $(uname -r), $(rustc --version)," \
@@ -152,9 +161,9 @@ echo "Command: \`${RNACOS_BIN:+RNACOS_BIN=… }bench/config-center.sh\` (SECONDS
 echo
 echo "**Config read**, $CONNECTIONS keep-alive connections, ${SECONDS_PER_RUN}s per run, the servers taking turns (answer body: keel $keel_read_bytes B, r-nacos ${nacos_read_bytes:-–} B):"
 echo
-echo "| run | req/s | p50 ms | p99 ms | max ms | server CPU µs/request | errors | non-200 |"
-echo "|---|---|---|---|---|---|---|---|"
-jq -r 'select(.rps != null) | "| \(.label) | \(.rps) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_request * 10 | round / 10) | \(.errors) | \(.non_200) |"' "$results"
+echo "| run | req/s | p50 ms | p99 ms | max ms | server CPU µs/request | errors | non-200 |$cf_head"
+echo "|---|---|---|---|---|---|---|---|$cf_rule"
+jq -r --arg ceiling "$CEILING_RPS" "$cf_jq"'select(.rps != null) | "| \(.label) | \(.rps) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_request * 10 | round / 10) | \(.errors) | \(.non_200) |\(cf(.rps))"' "$results"
 if [[ -n $RNACOS_BIN ]]; then
     jq -rs '[.[] | select(.rps != null)] as $r
         | ([$r[] | select(.label | startswith("keel")) | .rps] | add / length) as $k

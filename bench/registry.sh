@@ -11,7 +11,9 @@
 # SECONDS_PER_RUN (10), CONNECTIONS (50), ROUNDS (2: keel, r-nacos, keel, r-nacos),
 # LIST_INSTANCES (10), BEAT_INSTANCES (10000), WATCHERS ("100 1000"), NOTIFY_ROUNDS (20),
 # HOLD_COUNT (100000), HOLD_SERVICES (100), HOLD_SECONDS (30), HOLD_INTERVAL (5s),
-# HOLD_RNACOS (1: hold on r-nacos too).
+# HOLD_RNACOS (1: hold on r-nacos too), CEILING_RPS (unset: with it, the query, heartbeat and
+# registration tables get a "ceiling fraction" column), RESULTS_OUT (unset: a file to copy the
+# raw JSON lines of the runs to). bench/run.sh sets both.
 #
 # Everything runs on loopback; the servers are started here, on free ports with temporary data
 # directories, and only they are stopped (by pid). Every load run is bounded in time.
@@ -204,6 +206,13 @@ summary() { # field unit
         | "\nMedian (min–max): keel \($k.med) \($unit) (\($k.min)–\($k.max))"
           + (if $n == null then "" else ", r-nacos \($n.med) \($unit) (\($n.min)–\($n.max)): keel/r-nacos = **\(($k.med / $n.med * 100 | round) / 100)×**" end)' "$results"
 }
+if [[ -n ${RESULTS_OUT:-} ]]; then cp "$results" "$RESULTS_OUT"; fi
+# With CEILING_RPS (bench/run.sh: the hello server's median req/s under the same load), every
+# throughput table gets a "ceiling fraction" column: its figure / CEILING_RPS.
+CEILING_RPS=${CEILING_RPS:-}
+cf_head='' cf_rule=''
+if [[ -n $CEILING_RPS ]]; then cf_head=' ceiling fraction |' cf_rule='---|'; fi
+cf_jq='def cf($v): if $ceiling == "" then "" else " \(($v / ($ceiling | tonumber) * 100 | round) / 100) |" end;'
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
 echo "Measured $(date +%Y-%m-%d) on $(nproc) cores ($cpu), $mem, Linux $(uname -r), $(rustc --version)," \
@@ -214,23 +223,23 @@ echo "Command: \`${RNACOS_BIN:+RNACOS_BIN=… }bench/registry.sh\` (SECONDS_PER_
 echo
 echo "**Discovery query**, one service of $LIST_INSTANCES instances, $CONNECTIONS keep-alive connections, ${SECONDS_PER_RUN}s per run, the servers taking turns (answer, checked before every run to hold all $LIST_INSTANCES instances: keel ${list_bytes[keel]} B, r-nacos ${list_bytes[nacos]:-–} B):"
 echo
-echo "| run | req/s | p50 ms | p99 ms | max ms | server CPU µs/request | errors | non-200 |"
-echo "|---|---|---|---|---|---|---|---|"
-jq -r 'select(.rps != null) | "| \(.label) | \(.rps) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_request * 10 | round / 10) | \(.errors) | \(.non_200) |"' "$results"
+echo "| run | req/s | p50 ms | p99 ms | max ms | server CPU µs/request | errors | non-200 |$cf_head"
+echo "|---|---|---|---|---|---|---|---|$cf_rule"
+jq -r --arg ceiling "$CEILING_RPS" "$cf_jq"'select(.rps != null) | "| \(.label) | \(.rps) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_request * 10 | round / 10) | \(.errors) | \(.non_200) |\(cf(.rps))"' "$results"
 summary rps req/s
 echo
 echo "**Heartbeats**, $BEAT_INSTANCES instances (keel: \`PUT /api/v1/instances/{id}/heartbeat\`; r-nacos: \`PUT /nacos/v1/ns/instance/beat\`), $CONNECTIONS connections each cycling through its share back to back, ${SECONDS_PER_RUN}s per run:"
 echo
-echo "| run | beats/s | p50 ms | p99 ms | max ms | server CPU µs/beat | non-200 | errors |"
-echo "|---|---|---|---|---|---|---|---|"
-jq -r 'select(.beats_per_s != null and .target_beats_per_s == null) | "| \(.label) | \(.beats_per_s) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_beat * 10 | round / 10) | \(.non_200) | \(.errors) |"' "$results"
+echo "| run | beats/s | p50 ms | p99 ms | max ms | server CPU µs/beat | non-200 | errors |$cf_head"
+echo "|---|---|---|---|---|---|---|---|$cf_rule"
+jq -r --arg ceiling "$CEILING_RPS" "$cf_jq"'select(.beats_per_s != null and .target_beats_per_s == null) | "| \(.label) | \(.beats_per_s) | \(.p50_ms) | \(.p99_ms) | \(.max_ms) | \(.server_cpu_us_per_beat * 10 | round / 10) | \(.non_200) | \(.errors) |\(cf(.beats_per_s))"' "$results"
 summary beats_per_s beats/s
 echo
 echo "**Registration** of the $BEAT_INSTANCES heartbeat instances before each heartbeat run (one instance per request, $CONNECTIONS connections; not a target, for reference):"
 echo
-echo "| run | registered/s | p50 ms | p99 ms | max ms | errors |"
-echo "|---|---|---|---|---|---|"
-jq -r 'select(.registered_per_s != null) | "| \(.label) | \(.registered_per_s) | \(.request_p50_ms) | \(.request_p99_ms) | \(.request_max_ms) | \(.errors) |"' "$results"
+echo "| run | registered/s | p50 ms | p99 ms | max ms | errors |$cf_head"
+echo "|---|---|---|---|---|---|$cf_rule"
+jq -r --arg ceiling "$CEILING_RPS" "$cf_jq"'select(.registered_per_s != null) | "| \(.label) | \(.registered_per_s) | \(.request_p50_ms) | \(.request_p99_ms) | \(.request_max_ms) | \(.errors) |\(cf(.registered_per_s))"' "$results"
 echo
 echo "**Register → watcher notified** (keel): W long polls (\`GET /api/v1/services/S/instances?revision=N&wait=30s\`) parked on one service, $NOTIFY_ROUNDS rounds of one registration; time from sending the registration to each watcher's answer, as the client saw it:"
 echo

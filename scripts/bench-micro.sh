@@ -5,6 +5,8 @@
 #   scripts/bench-micro.sh                 run every micro-benchmark and rewrite the table
 #   scripts/bench-micro.sh --summary-only  rewrite the table from the last run's results
 #
+# BENCH_DOC=path writes the table into another copy of the page (bench/run.sh passes it on).
+#
 # Benchmarks are measurements, not tests: run them on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +78,7 @@ out.append("quirk), kafka-raw = rdkafka directly on it. mq rows are per 1 KB mes
 out.append("batches of 20 000 (standalone) or 2 000 (kafka) messages.")
 out.append("<!-- micro:end -->")
 
-doc = pathlib.Path("docs/benchmarks.md")
+doc = pathlib.Path(os.environ.get("BENCH_DOC") or "docs/benchmarks.md")
 text = doc.read_text()
 new = re.sub(r"<!-- micro:begin.*?<!-- micro:end -->", "\n".join(out), text, flags=re.S)
 doc.write_text(new)

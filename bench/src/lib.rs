@@ -6,7 +6,8 @@
 //! pipelining, and nothing between the socket and the measurement that a real client library
 //! would add (pools, retries). The same client drives keel and r-nacos, so a side-by-side figure
 //! compares the servers, not two clients. `bench/config-center.sh` and `bench/registry.sh`
-//! run them.
+//! run them; `hello` is the ceiling they are measured against, and `bench/run.sh` runs it all
+//! and writes docs/benchmarks.md.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
