@@ -35,29 +35,10 @@ fi
 cargo build --release --quiet -p keel -p keel-bench
 bin=$root/target/release
 
-work=$(mktemp -d /tmp/keel-bench.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+work_prefix=keel-bench
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # url: any HTTP answer, up to 30 s
-    for _ in $(seq 300); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) != 000 ]] && return 0
-        sleep 0.1
-    done
-    echo "$1 did not answer in 30 s" >&2
-    return 1
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 results=$work/results.jsonl
 : >"$results"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -64,27 +64,9 @@ fi
 export RNACOS_BIN
 rnacos_version=$("$RNACOS_BIN" --version 2>/dev/null | head -1 || true)
 
-work=$(mktemp -d /tmp/keel-bench-run.XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # url: any HTTP answer, up to 30 s
-    for _ in $(seq 300); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) != 000 ]] && return 0
-        sleep 0.1
-    done
-    echo "$1 did not answer in 30 s" >&2
-    return 1
-}
+work_prefix=keel-bench-run
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # (c) the ceiling: what this machine does for the same load against a server doing nothing.
