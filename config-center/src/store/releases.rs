@@ -85,35 +85,39 @@ pub(super) async fn newest(
         .await?)
 }
 
-/// One release of the namespace, by key.
-async fn by_key(
-    conn: &mut Conn<'_, '_>,
-    ctx: &Context,
-    namespace_id: i64,
-    key: &str,
-) -> Result<Option<ReleaseRow>> {
-    let sql = conn.dialect().sql(
-        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
-         FROM cc_releases WHERE namespace_id = ? AND release_key = ?",
-    );
-    Ok(conn
-        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id).bind(key))
-        .await?)
+/// How a release of a namespace is looked up.
+#[derive(Clone, Copy)]
+enum ReleaseBy<'a> {
+    /// Its release key.
+    Key(&'a str),
+    /// The Idempotency-Key it was made with.
+    IdempotencyKey(&'a str),
 }
 
-/// The namespace's release made with this Idempotency-Key, if any.
-async fn by_idempotency_key(
+/// The namespace's release found `by` its key or its Idempotency-Key, if any.
+async fn find(
     conn: &mut Conn<'_, '_>,
     ctx: &Context,
     namespace_id: i64,
-    key: &str,
+    by: ReleaseBy<'_>,
 ) -> Result<Option<ReleaseRow>> {
-    let sql = conn.dialect().sql(
-        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
-         FROM cc_releases WHERE namespace_id = ? AND idempotency_key = ?",
-    );
+    // Static text per lookup: statements are cached by their SQL, and no column name is ever
+    // spliced in at run time.
+    let (portable, value) = match by {
+        ReleaseBy::Key(key) => (
+            "SELECT release_key, name, comment, configs, created_at, created_by, \
+             rolled_back_from FROM cc_releases WHERE namespace_id = ? AND release_key = ?",
+            key,
+        ),
+        ReleaseBy::IdempotencyKey(key) => (
+            "SELECT release_key, name, comment, configs, created_at, created_by, \
+             rolled_back_from FROM cc_releases WHERE namespace_id = ? AND idempotency_key = ?",
+            key,
+        ),
+    };
+    let sql = conn.dialect().sql(portable);
     Ok(conn
-        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id).bind(key))
+        .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id).bind(value))
         .await?)
 }
 
@@ -184,8 +188,13 @@ impl ConfigStore {
                     // insert: the snapshot is exactly the working copy at release time.
                     let ns = locate::lock_namespace(tx, ctx, id).await?;
                     if let Some(key) = idempotency_key
-                        && let Some(made) =
-                            by_idempotency_key(&mut Conn::Tx(tx), ctx, ns.id, key).await?
+                        && let Some(made) = find(
+                            &mut Conn::Tx(tx),
+                            ctx,
+                            ns.id,
+                            ReleaseBy::IdempotencyKey(key),
+                        )
+                        .await?
                     {
                         return made.into_release(id);
                     }
@@ -259,7 +268,7 @@ impl ConfigStore {
     ) -> Result<Release> {
         let mut conn = Conn::Pool(&self.db);
         let ns = locate::namespace(&mut conn, ctx, id).await?;
-        by_key(&mut conn, ctx, ns.id, release_key)
+        find(&mut conn, ctx, ns.id, ReleaseBy::Key(release_key))
             .await?
             .ok_or_else(|| release_missing(id, release_key))?
             .into_release(id)
@@ -324,7 +333,7 @@ impl ConfigStore {
                 Box::pin(async move {
                     let ns = locate::lock_namespace(tx, ctx, id).await?;
                     let mut conn = Conn::Tx(tx);
-                    let target = by_key(&mut conn, ctx, ns.id, target_key)
+                    let target = find(&mut conn, ctx, ns.id, ReleaseBy::Key(target_key))
                         .await?
                         .ok_or_else(|| release_missing(id, target_key))?;
                     let previous = newest(&mut conn, ctx, ns.id).await?.map(|r| r.release_key);
