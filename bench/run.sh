@@ -17,7 +17,8 @@
 #
 # Knobs (environment): RNACOS_BIN (target/rnacos/bin/rnacos), ROUNDS (3), SECONDS_PER_RUN (10),
 # CONNECTIONS (50), SKIP_MICRO (unset), BENCH_DOC (docs/benchmarks.md); every other knob of the
-# two scripts (POLLS, WRITERS, HOLD_COUNT, ...) is passed through to them.
+# two scripts (FANOUT_LEVELS, WRITERS, WATCHERS, HOLD_COUNT, ...) is passed through to them.
+# With the defaults the server scenarios take ~20 min on 2 cores, the criterion suite its own.
 #
 # Everything runs on loopback; every server is started by these scripts on a free port with a
 # temporary data dir and stopped by its pid. Every load run is bounded in time.
@@ -28,10 +29,17 @@ cd "$root"
 
 # The exact command, as typed: the knobs set in the environment, then the script.
 command_line=''
-for knob in RNACOS_BIN ROUNDS SECONDS_PER_RUN CONNECTIONS SKIP_MICRO POLLS WRITERS LIST_INSTANCES \
-    BEAT_INSTANCES WATCHERS NOTIFY_ROUNDS HOLD_COUNT HOLD_SERVICES HOLD_SECONDS HOLD_INTERVAL HOLD_RNACOS; do
+for knob in RNACOS_BIN ROUNDS SECONDS_PER_RUN CONNECTIONS SKIP_MICRO FANOUT_LEVELS POLLS WRITERS \
+    LIST_INSTANCES BEAT_INSTANCES WATCHERS NOTIFY_ROUNDS NACOS_POLL_INTERVAL HOLD_COUNT HOLD_SERVICES \
+    HOLD_SECONDS HOLD_INTERVAL HOLD_RNACOS HOLD_KEEL_NACOS; do
     [[ -n ${!knob+set} ]] || continue
-    if [[ $knob == RNACOS_BIN ]]; then command_line+="RNACOS_BIN=… "; else command_line+="$knob=${!knob} "; fi
+    if [[ $knob == RNACOS_BIN ]]; then
+        command_line+="RNACOS_BIN=… "
+    elif [[ ${!knob} == *' '* ]]; then
+        command_line+="$knob=\"${!knob}\" "
+    else
+        command_line+="$knob=${!knob} "
+    fi
 done
 command_line+="bench/run.sh"
 
@@ -68,6 +76,13 @@ work_prefix=keel-bench-run
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# A private copy of the binaries just built, for the whole run: other builds into target/ (a
+# shared machine) must not swap the server between two scenarios.
+mkdir "$work/bin"
+cp "$bin"/{keel,hello,load,fanout,release,registry} "$work/bin/"
+bin=$work/bin
+export KEEL_BENCH_BIN=$bin
 
 # (c) the ceiling: what this machine does for the same load against a server doing nothing.
 echo "==> ceiling: hello × $ROUNDS" >&2
@@ -116,35 +131,10 @@ mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
     echo
     echo "Median: **$CEILING_RPS req/s** (CEILING_RPS). \"Ceiling fraction\" = a server's median / CEILING_RPS; it is only given for scenarios with the same load shape ($CONNECTIONS connections, one request at a time each)."
     echo
-    echo "**Summary**: median (min–max) over the runs in the blocks below, ROUNDS=$ROUNDS, keel and r-nacos taking turns:"
+    echo "**Summary**: median (min–max) over the runs in the blocks below, ROUNDS=$ROUNDS, the servers taking turns. keel (native) = keel's own \`/api/v1\`; keel (Nacos API) = the same keel through \`/nacos/v1\`; r-nacos = r-nacos through \`/nacos/v1\`. The like-for-like ratio is keel (Nacos API) / r-nacos; n/a = not measured (see the blocks)."
     echo
-    echo "| scenario | keel | r-nacos | keel/r-nacos | keel ceiling fraction | r-nacos ceiling fraction |"
-    echo "|---|---|---|---|---|---|"
-    jq -rn --arg ceiling "$CEILING_RPS" --slurpfile cc "$work/config-center.jsonl" --slurpfile reg "$work/registry.jsonl" '
-        def med: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-        def num: if type == "string" then tonumber else . end;
-        def pick($rs; $who; f): [$rs[] | select((.label // "") | startswith($who)) | f | select(. != null) | num];
-        def fmt: if . >= 100 then round else (. * 100 | round) / 100 end | tostring;
-        def spread($v): if ($v | length) == 0 then "–" elif ($v | length) == 1 then ($v[0] | fmt)
-            else "\($v | med | fmt) (\($v | min | fmt)–\($v | max | fmt))" end;
-        def frac($v): if ($v | length) == 0 then "–" else (($v | med) / ($ceiling | tonumber) * 100 | round) / 100 | tostring end;
-        def row($name; $rs; f; $throughput):
-            pick($rs; "keel"; f) as $k | pick($rs; "r-nacos"; f) as $n
-            | "| \($name) | \(spread($k)) | \(spread($n)) | "
-              + (if ($k | length) > 0 and ($n | length) > 0 then "\((($k | med) / ($n | med) * 100 | round) / 100)×" else "–" end)
-              + " | \(if $throughput then frac($k) else "–" end) | \(if $throughput then frac($n) else "–" end) |";
-        row("config read, req/s (keel native API; r-nacos Nacos v1)"; $cc; .rps; true),
-        row("config publish, 1 writer, releases/s (keel: item put + release)"; $cc; select(.writers == 1) | .releases_per_s; false),
-        row("config publish, \([$cc[] | .writers // empty] | max) writers, releases/s"; $cc; select((.writers // 1) > 1) | .releases_per_s; false),
-        row("long-poll fan-out, \([$cc[] | .polls // empty] | first) parked: last answered ms, client side (lower is better)"; $cc; .last_answer_ms; false),
-        row("long-poll fan-out: server CPU release → last answer, ms (lower is better)"; $cc; .server_cpu_ms; false),
-        row("long-poll fan-out: server bytes per parked poll (lower is better)"; $cc; .bytes_per_poll; false),
-        row("instance register, registered/s (keel native API; r-nacos Nacos v1)"; $reg; .registered_per_s; true),
-        row("heartbeat, beats/s (keel native API; r-nacos Nacos v1)"; $reg; select(.target_beats_per_s == null) | .beats_per_s; true),
-        row("discovery query, req/s (keel native API; r-nacos Nacos v1)"; $reg; .rps; true),
-        (([$reg[] | .watchers // empty] | unique[]) as $w
-            | row("register → watcher notified, \($w) watchers: p99 ms (keel native long poll)"; $reg; select(.watchers == $w) | .p99_ms; false)),
-        row("instances held: server bytes per instance (lower is better)"; $reg; select(.target_beats_per_s != null) | .bytes_per_instance; false)'
+    jq -L "$root/bench" -rn --arg ceiling "$CEILING_RPS" --slurpfile cc "$work/config-center.jsonl" \
+        --slurpfile reg "$work/registry.jsonl" 'include "summary"; summary($ceiling; $cc; $reg)'
 } >"$work/ceiling.md"
 
 python3 - "$BENCH_DOC" "$work" <<'PY'

@@ -22,6 +22,7 @@
 
 pub mod http;
 pub mod keel;
+pub mod nacos;
 pub mod registry;
 pub mod stats;
 

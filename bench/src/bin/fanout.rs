@@ -3,9 +3,15 @@
 //! release, and measures how long until the last poll is answered. Prints one JSON object.
 //!
 //! keel: `GET .../notifications?releaseKey=K&timeout=120s`, all parked when `GET /metrics`
-//! says `keel_config_parked_long_polls` ≥ N. r-nacos (`--target nacos`): the Nacos v1 listener
-//! `POST /nacos/v1/cs/configs/listener` with `Listening-Configs`; it has no such gauge, so
+//! says `keel_config_parked_long_polls` ≥ N. Nacos v1 (`--target nacos`, r-nacos or keel's
+//! `/nacos/v1/cs/*`): the listener `POST /nacos/v1/cs/configs/listener` with
+//! `Listening-Configs` and `Long-Pulling-Timeout`; there is no parked gauge to wait for, so
 //! parking is taken as done `--settle` seconds after the last request was written.
+//!
+//! With `--server-metrics` (a keel server, either API) the server's own figure is read too:
+//! `keel_config_fanout_last_seconds` / `keel_config_fanout_last_clients` in `/metrics`, the
+//! time from the release to the last parked poll answered, as keel measured it. A server
+//! without those gauges gives `null`, never an error.
 //!
 //! The fd limit must allow N sockets in this process and in the server (`ulimit -n`).
 #![allow(clippy::print_stdout)] // printing the result is this program's job
@@ -17,8 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use keel_bench::http::{Conn, Url, form_encode};
-use keel_bench::keel::{Namespace, expect, gauge, release_key};
+use keel_bench::http::{Conn, Url};
+use keel_bench::keel::{Namespace, gauge, release_key};
+use keel_bench::nacos;
 use keel_bench::stats::ms;
 use keel_bench::{cpu_ticks, rss_kib};
 use tokio::sync::Semaphore;
@@ -60,6 +67,12 @@ struct Args {
     /// from the connections' teardown in a profile of the server).
     #[arg(long, default_value_t = 0.0)]
     linger: f64,
+    /// Nacos: the listener's `Long-Pulling-Timeout` in ms (Nacos clients send 30000).
+    #[arg(long, default_value_t = 30_000)]
+    nacos_timeout_ms: u64,
+    /// Read keel's server-side fan-out gauges from `/metrics` after the run.
+    #[arg(long)]
+    server_metrics: bool,
     /// A name for this run, copied into the output.
     #[arg(long, default_value = "fanout")]
     label: String,
@@ -69,7 +82,7 @@ struct Args {
 enum Target {
     /// keel's `/api/v1` long poll.
     Keel,
-    /// Nacos v1 (r-nacos) listener.
+    /// The Nacos v1 listener (r-nacos, or keel's `/nacos/v1/cs/*`).
     Nacos,
 }
 
@@ -97,9 +110,6 @@ enum Server {
     Nacos { conn: Conn, data_id: String },
 }
 
-const NACOS_GROUP: &str = "DEFAULT_GROUP";
-const NACOS_CONFIGS: &str = "/nacos/v1/cs/configs";
-
 impl Server {
     /// Prepares the namespace/config; returns it with the poll request to park.
     async fn prepare(args: &Args, url: &Url) -> io::Result<(Server, Vec<u8>)> {
@@ -119,22 +129,9 @@ impl Server {
             Target::Nacos => {
                 let mut conn = Conn::connect(&url.addr, None).await?;
                 let data_id = args.name.clone();
-                nacos_publish(&mut conn, url, &data_id, "fanout.value=0").await?;
-                let get = url.with_path(&format!(
-                    "{NACOS_CONFIGS}?dataId={data_id}&group={NACOS_GROUP}"
-                ));
-                let answer = conn.send(&get.get()).await?;
-                expect(&answer, &[200], "reading the config")?;
-                let md5 = answer
-                    .content_md5
-                    .ok_or_else(|| io::Error::other("r-nacos sent no Content-MD5"))?;
-                let listening = format!("{data_id}\u{2}{NACOS_GROUP}\u{2}{md5}\u{1}");
-                let poll = url
-                    .with_path(&format!("{NACOS_CONFIGS}/listener"))
-                    .post_form(
-                        &[("Long-Pulling-Timeout", "120000")],
-                        &format!("Listening-Configs={}", form_encode(&listening)),
-                    );
+                nacos::publish(&mut conn, url, &data_id, "fanout.value=0").await?;
+                let md5 = nacos::server_md5(&mut conn, url, &data_id).await?;
+                let poll = nacos::listener_request(url, &data_id, &md5, args.nacos_timeout_ms);
                 Ok((Server::Nacos { conn, data_id }, poll))
             }
         }
@@ -157,7 +154,7 @@ impl Server {
                 release_key(&answer).map(drop)
             }
             Server::Nacos { conn, data_id } => {
-                nacos_publish(conn, url, data_id, "fanout.value=1").await
+                nacos::publish(conn, url, data_id, "fanout.value=1").await
             }
         }
     }
@@ -166,29 +163,9 @@ impl Server {
     fn woke(&self, status: u16, body: &[u8]) -> bool {
         match self {
             Server::Keel(_) => status == 200,
-            // The listener answers 200 with the changed keys, or an empty body on timeout.
-            Server::Nacos { .. } => status == 200 && !body.is_empty(),
+            Server::Nacos { .. } => nacos::listener_woke(status, body),
         }
     }
-}
-
-async fn nacos_publish(conn: &mut Conn, url: &Url, data_id: &str, content: &str) -> io::Result<()> {
-    let form = format!(
-        "dataId={}&group={NACOS_GROUP}&content={}",
-        form_encode(data_id),
-        form_encode(content)
-    );
-    let answer = conn
-        .send(&url.with_path(NACOS_CONFIGS).post_form(&[], &form))
-        .await?;
-    expect(&answer, &[200], "publishing the config")?;
-    if answer.body != b"true" {
-        return Err(io::Error::other(format!(
-            "publishing the config: {}",
-            String::from_utf8_lossy(&answer.body)
-        )));
-    }
-    Ok(())
 }
 
 /// One parked poll's outcome: when its answer arrived, its status and body.
@@ -235,6 +212,38 @@ async fn parked_on_keel(url: &Url) -> io::Result<f64> {
         "keel_config_parked_long_polls",
     )
     .unwrap_or(0.0))
+}
+
+/// keel's gauges of its last fan-out: seconds from the release to the last parked poll
+/// answered, and how many polls that release answered.
+const FANOUT_SECONDS: &str = "keel_config_fanout_last_seconds";
+const FANOUT_CLIENTS: &str = "keel_config_fanout_last_clients";
+
+/// keel's own figure of its last fan-out, `(seconds, clients)`, or `None` when the server has
+/// no such gauges (an older keel, r-nacos) or `/metrics` cannot be read: never an error.
+async fn server_fanout(url: &Url) -> Option<(f64, f64)> {
+    let mut conn = Conn::connect(&url.addr, None).await.ok()?;
+    let page = conn.send(&url.with_path("/metrics").get()).await.ok()?;
+    let page = String::from_utf8_lossy(&page.body);
+    Some((gauge(&page, FANOUT_SECONDS)?, gauge(&page, FANOUT_CLIENTS)?))
+}
+
+/// The server's figure for this run's release: the gauges once they differ from `before`.
+/// The server may set them just after writing the last answer (and a fresh server shows none
+/// until its first fan-out), so they are polled for up to a second; unchanged or absent by
+/// then means the server did not measure this release (`None`).
+async fn server_fanout_after(url: &Url, before: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let now = server_fanout(url).await;
+        if now.is_some() && now != before {
+            return now;
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -296,6 +305,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let rss_after = rss_kib(args.pid)?;
 
     server.stage().await?;
+    let gauges_before = if args.server_metrics {
+        server_fanout(&url).await
+    } else {
+        None
+    };
     let cpu_before = cpu_ticks(args.pid)?;
     let sent = Instant::now();
     server.release(&url).await?;
@@ -321,6 +335,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     // Read before this process exits and the server tears the connections down.
     let cpu_after = cpu_ticks(args.pid)?;
+    let server_side = if args.server_metrics {
+        server_fanout_after(&url, gauges_before).await
+    } else {
+        None
+    };
     tokio::time::sleep(Duration::from_secs_f64(args.linger)).await;
     drop(open);
     let since = |at: Option<Instant>| at.map(|at| ms(at.saturating_duration_since(sent)));
@@ -336,6 +355,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "release_ack_ms": ms(acked),
         "first_answer_ms": since(first),
         "last_answer_ms": since(last),
+        // keel's own measurement (null: not a keel server, or no such gauges yet).
+        "server_last_ms": server_side.map(|(seconds, _)| (seconds * 1e6).round() / 1e3),
+        "server_last_clients": server_side.map(|(_, clients)| clients),
         // Server CPU from the release to the last answer (10 ms ticks), and per woken poll.
         "server_cpu_ms": cpu_after.saturating_sub(cpu_before) * 10,
         "server_cpu_us_per_poll": (cpu_after.saturating_sub(cpu_before) * 10_000) as f64 / woken.max(1) as f64,

@@ -7,6 +7,7 @@
 //! registry beat --url http://127.0.0.1:8848 --api keel --ids /tmp/ids --connections 50 --seconds 10
 //! registry beat --url http://127.0.0.1:8849 --api nacos --count 10000 --service beat --seconds 10
 //! registry notify --url http://127.0.0.1:8848 --watchers 100 --rounds 20
+//! registry notify --url http://127.0.0.1:8849 --api nacos --watchers 100 --interval 100ms
 //! registry hold --url http://127.0.0.1:8848 --api keel --count 100000 --interval 5s \
 //!     --seconds 30 --pid 1234
 //! ```
@@ -19,7 +20,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use keel_bench::http::Url;
 use keel_bench::registry::{
-    Api, Services, beat, beat_request, hold, notify, register, runtime, ttl_check,
+    Api, Services, beat, beat_request, hold, notify, poll, register, runtime, ttl_check,
 };
 use serde_json::Value;
 
@@ -81,7 +82,8 @@ enum Command {
         #[arg(long)]
         pid: Option<u32>,
     },
-    /// keel only: register → parked watchers answered, p50/p99/max.
+    /// Register → watchers told, p50/p99/max: keel's long poll (`--api keel`), or watchers
+    /// polling the Nacos v1 `instance/list` every `--interval` (`--api nacos`).
     Notify {
         /// The watched service.
         #[arg(long, default_value = "notify")]
@@ -92,6 +94,9 @@ enum Command {
         /// Registrations (one per round).
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// Nacos: each watcher's polling interval.
+        #[arg(long, default_value = "100ms", value_parser = humantime_secs)]
+        interval: Duration,
     },
     /// Register N instances and heartbeat each once per interval for T seconds; RSS, expiry.
     Hold {
@@ -210,22 +215,30 @@ async fn run(cli: &Cli) -> Result<Value, Box<dyn std::error::Error>> {
             service,
             watchers,
             rounds,
-        } => {
-            if cli.api != Api::Keel {
-                return Err(
-                    "notify measures keel's long poll only: Nacos v1 has no naming long poll"
-                        .into(),
-                );
+            interval,
+        } => match cli.api {
+            Api::Keel => {
+                let plan = notify::Plan {
+                    server,
+                    service: service.clone(),
+                    watchers: *watchers,
+                    rounds: *rounds,
+                    deadline: Duration::from_secs(30),
+                };
+                notify::run(&plan).await?
             }
-            let plan = notify::Plan {
-                server,
-                service: service.clone(),
-                watchers: *watchers,
-                rounds: *rounds,
-                deadline: Duration::from_secs(30),
-            };
-            notify::run(&plan).await?
-        }
+            Api::Nacos => {
+                let plan = poll::Plan {
+                    server,
+                    service: service.clone(),
+                    watchers: *watchers,
+                    rounds: *rounds,
+                    interval: *interval,
+                    deadline: Duration::from_secs(10),
+                };
+                poll::run(&plan).await?
+            }
+        },
         Command::Hold {
             instances,
             interval,

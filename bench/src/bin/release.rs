@@ -1,15 +1,17 @@
 //! `release`: durable write throughput. Each of M writers repeatedly changes an item and
 //! releases its own namespace (keel: `POST .../items` then `POST .../releases`, timed together;
-//! r-nacos: one `POST /nacos/v1/cs/configs` publish), until `--seconds` pass or `--count`
-//! releases per writer are made. Prints one JSON object.
+//! Nacos v1, r-nacos or keel's `/nacos/v1/cs/*`: one `POST /nacos/v1/cs/configs` publish,
+//! answered `true`), until `--seconds` pass or `--count` releases per writer are made. Prints
+//! one JSON object.
 #![allow(clippy::print_stdout)] // printing the result is this program's job
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use keel_bench::http::{Conn, Url, form_encode};
-use keel_bench::keel::{Namespace, expect};
+use keel_bench::http::{Conn, Url};
+use keel_bench::keel::Namespace;
+use keel_bench::nacos;
 use keel_bench::stats::{Summary, ms};
 
 /// Release throughput with M concurrent writers.
@@ -39,7 +41,7 @@ struct Args {
 enum Target {
     /// keel: item put + release.
     Keel,
-    /// Nacos v1 (r-nacos): publish.
+    /// Nacos v1 (r-nacos, or keel's `/nacos/v1/cs/*`): publish.
     Nacos,
 }
 
@@ -128,13 +130,8 @@ impl Writer {
                 ns.release(&format!("r{i}")).await.map(drop)
             }
             Writer::Nacos { conn, data_id } => {
-                let form = format!(
-                    "dataId={data_id}&group=DEFAULT_GROUP&content={}",
-                    form_encode(&format!("release.value={i}"))
-                );
-                let request = url.with_path("/nacos/v1/cs/configs").post_form(&[], &form);
-                let answer = conn.send(&request).await?;
-                expect(&answer, &[200], "publishing")
+                let content = format!("release.value={i}");
+                nacos::publish(conn, url, data_id, &content).await
             }
         }
     }

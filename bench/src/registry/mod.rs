@@ -1,6 +1,7 @@
 //! Service-registry benchmarks (the `registry` binary): registering, heartbeats, watch
-//! notification latency and holding many instances, against keel's `/api/v1` registry API or
-//! the Nacos v1 naming API (r-nacos).
+//! notification latency (keel's long poll, or Nacos clients polling the list) and holding
+//! many instances, against keel's `/api/v1` registry API or the Nacos v1 naming API (r-nacos,
+//! or keel's own `/nacos/v1/ns/*`).
 //!
 //! Instance `i` of a run is `10.a.b.c:8080` with `a.b.c` the three low bytes of `i` (see
 //! [`host`]); with several services, instance `i` belongs to service `i % services`.
@@ -8,6 +9,7 @@
 pub mod beat;
 pub mod hold;
 pub mod notify;
+pub mod poll;
 pub mod register;
 
 use std::io;
