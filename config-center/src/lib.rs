@@ -8,6 +8,7 @@ mod announce;
 mod api;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod document;
 mod error;
 mod model;
 mod notify;
@@ -25,5 +26,6 @@ pub use model::{
 pub use notify::Notifier;
 pub use service::{
     Changes, ClientId, ConfigAnswer, ConfigCenter, Dependencies, RELEASE_TOPIC, ReleaseEvent,
+    ServedDocument,
 };
-pub use store::{ConfigStore, NewGray};
+pub use store::{ConfigStore, DocumentWrite, NewGray, SERVING_ACTIONS};

@@ -263,6 +263,15 @@ pub struct Release {
     pub created_by: String,
     /// For a rollback: the release whose configuration this one restores.
     pub rolled_back_from: Option<String>,
+    /// For a release published as one text document (through the Nacos API) whose text
+    /// `configs` does not hold byte for byte (a properties file: comments, order, escapes):
+    /// that text. Text clients are served it; native clients read `configs`, what it parses to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_content: Option<String>,
+    /// The type a document was declared as when published (`properties`, `json`, `html`, ...);
+    /// `None` for releases of the working copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 /// Who gets a gray release: clients whose IP is listed (exactly, or inside a CIDR range such as

@@ -83,6 +83,22 @@ impl Notifier {
         }
     }
 
+    /// Marks every watched namespace `within` says as gone (key `""`) and wakes its watchers:
+    /// they find it deleted.
+    pub fn clear(&self, within: impl Fn(&NamespaceId) -> bool) {
+        for (namespace, sender) in self.channels().iter() {
+            if within(namespace) {
+                sender.send_if_modified(|known| {
+                    if known.as_deref() == Some("") {
+                        return false;
+                    }
+                    *known = Some(String::new());
+                    true
+                });
+            }
+        }
+    }
+
     /// Forgets namespaces nobody waits on (their keys are read from storage again when needed).
     pub fn prune(&self) {
         self.channels()

@@ -5,12 +5,15 @@
 //! - `writes`: everything that makes or ends a release, and what follows one (cache, wake-up,
 //!   announcement, event);
 //! - `served`: what a namespace serves (its current release and gray release), cached;
-//! - `reads`: client reads and waits.
+//! - `reads`: client reads and waits;
+//! - `documents`: namespaces as one text with an MD5, for text clients (the Nacos API).
 
+mod documents;
 mod reads;
 mod served;
 mod writes;
 
+pub use documents::ServedDocument;
 pub use served::ClientId;
 
 use std::collections::{BTreeMap, HashMap};
@@ -278,6 +281,8 @@ mod tests {
             created_at: 0,
             created_by: String::new(),
             rolled_back_from: None,
+            raw_content: None,
+            content_type: None,
         }
     }
 

@@ -2,13 +2,14 @@
 //! cached per node and loaded from the database on a miss or when stale.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use keel_clog::Context;
 
 use super::{ConfigCenter, STALE_AFTER};
-use crate::{GrayRelease, GrayRules, NamespaceId, Release, Result};
+use crate::document::{md5_hex, text_of};
+use crate::{Format, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
 /// Who is asking: what gray rules are matched against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,7 +23,11 @@ pub struct ClientId {
 /// A namespace's current release and active gray release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Served {
+    /// How the namespace's releases read as one document.
+    pub(crate) format: Format,
     pub(crate) main: Option<Arc<Release>>,
+    /// `main` as one document, made on first use (only text clients need it).
+    pub(crate) main_document: OnceLock<Document>,
     pub(crate) gray: Option<ServedGray>,
 }
 
@@ -31,6 +36,8 @@ pub(crate) struct Served {
 pub(crate) struct ServedGray {
     pub(crate) release: Arc<Release>,
     pub(crate) rules: GrayRules,
+    /// `release` as one document, made on first use.
+    pub(crate) document: OnceLock<Document>,
 }
 
 impl From<GrayRelease> for ServedGray {
@@ -38,6 +45,24 @@ impl From<GrayRelease> for ServedGray {
         ServedGray {
             release: Arc::new(gray.release),
             rules: gray.rules,
+            document: OnceLock::new(),
+        }
+    }
+}
+
+/// A release as one text and that text's MD5 (what Nacos clients read and compare).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Document {
+    pub(crate) text: Arc<str>,
+    pub(crate) md5: Arc<str>,
+}
+
+impl Document {
+    fn of(release: &Release, format: Format) -> Self {
+        let text = text_of(release, format);
+        Document {
+            md5: md5_hex(&text).into(),
+            text: text.into(),
         }
     }
 }
@@ -55,10 +80,28 @@ impl Served {
 
     /// The release `client` is served: the gray one if its rules match, else the main one.
     pub(crate) fn for_client(&self, client: &ClientId) -> Option<&Arc<Release>> {
+        self.document_for(client).map(|(release, _, _)| release)
+    }
+
+    /// The release `client` is served, with a cell for it as one document, and whether it is
+    /// the gray one.
+    pub(crate) fn document_for(
+        &self,
+        client: &ClientId,
+    ) -> Option<(&Arc<Release>, &OnceLock<Document>, bool)> {
         match &self.gray {
-            Some(gray) if gray.rules.matches(client.ip, &client.labels) => Some(&gray.release),
-            _ => self.main.as_ref(),
+            Some(gray) if gray.rules.matches(client.ip, &client.labels) => {
+                Some((&gray.release, &gray.document, true))
+            }
+            _ => self.main.as_ref().map(|m| (m, &self.main_document, false)),
         }
+    }
+
+    /// What `client` is served as one document (`None` before the first release).
+    pub(crate) fn document(&self, client: &ClientId) -> Option<(Arc<Release>, Document, bool)> {
+        let (release, cell, gray) = self.document_for(client)?;
+        let document = cell.get_or_init(|| Document::of(release, self.format));
+        Some((Arc::clone(release), document.clone(), gray))
     }
 }
 
@@ -75,9 +118,11 @@ impl ConfigCenter {
 
     /// Reads what `id` serves from the database.
     pub(crate) async fn load_served(&self, ctx: &Context, id: &NamespaceId) -> Result<Served> {
-        let (main, gray) = self.store.current_and_gray(ctx, id).await?;
+        let (format, main, gray) = self.store.serving(ctx, id).await?;
         Ok(Served {
+            format,
             main: main.map(Arc::new),
+            main_document: OnceLock::new(),
             gray: gray.map(ServedGray::from),
         })
     }
@@ -162,5 +207,7 @@ impl ConfigCenter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|asked, (served, _)| !within(asked) && !within(served));
+        // Whoever waits on a deleted namespace learns it now, not at its timeout.
+        self.notifier.clear(within);
     }
 }

@@ -144,7 +144,12 @@ impl ConfigCenter {
     /// After a write that changed what `id` serves: reloads it into the cache (waking this
     /// node's clients), announces it to the other nodes, and publishes `release` (a new normal
     /// release, if the write made one) as an event.
-    async fn released(&self, ctx: &Context, id: &NamespaceId, release: Option<&Release>) {
+    pub(super) async fn released(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        release: Option<&Release>,
+    ) {
         if let Some(release) = release {
             metrics::counter!("keel_config_releases_total").increment(1);
             self.publish_event(ctx, release);

@@ -6,11 +6,12 @@ use keel_clog::Context;
 use serde_json::json;
 
 use super::conn::Conn;
+use super::documents::{DocumentWrite, ParsedDocument};
 use super::history::{self, Event};
 use super::releases::{self, NewRelease};
 use super::rows::{corrupt, decode_configs, encode_configs};
 use super::{ConfigStore, conflict_on_unique, input, items, locate, now_ms};
-use crate::{Error, GrayRelease, GrayRules, NamespaceId, Release, Result};
+use crate::{Error, Format, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
 /// A row of `cc_gray_releases`.
 #[derive(sqlx::FromRow)]
@@ -22,6 +23,8 @@ struct GrayRow {
     rules: String,
     created_at: i64,
     created_by: String,
+    raw_content: Option<String>,
+    content_type: Option<String>,
 }
 
 impl GrayRow {
@@ -39,14 +42,16 @@ impl GrayRow {
                 created_at: self.created_at,
                 created_by: self.created_by,
                 rolled_back_from: None,
+                raw_content: self.raw_content,
+                content_type: self.content_type,
             },
             rules,
         })
     }
 }
 
-const SELECT: &str = "SELECT release_key, name, comment, configs, rules, created_at, created_by \
-                      FROM cc_gray_releases WHERE namespace_id = ?";
+const SELECT: &str = "SELECT release_key, name, comment, configs, rules, created_at, created_by, \
+                      raw_content, content_type FROM cc_gray_releases WHERE namespace_id = ?";
 
 async fn active(
     conn: &mut Conn<'_, '_>,
@@ -88,6 +93,33 @@ impl ConfigStore {
         new: NewGray<'_>,
         actor: &str,
     ) -> Result<GrayRelease> {
+        self.create_gray_with(ctx, id, new, None, actor).await
+    }
+
+    /// Makes `document` (not the working copy, which stays as it is) the namespace's gray
+    /// release for the clients `rules` match, replacing the active one (if any); a Nacos beta
+    /// publish. Records `gray.create`.
+    pub async fn create_gray_document(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        new: NewGray<'_>,
+        document: DocumentWrite<'_>,
+        actor: &str,
+    ) -> Result<GrayRelease> {
+        self.create_gray_with(ctx, id, new, Some(document), actor)
+            .await
+    }
+
+    async fn create_gray_with(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+        new: NewGray<'_>,
+        document: Option<DocumentWrite<'_>>,
+        actor: &str,
+    ) -> Result<GrayRelease> {
+        let parsed = document.map(ParsedDocument::parse).transpose()?;
         let NewGray {
             release_key,
             name,
@@ -105,7 +137,17 @@ impl ConfigStore {
             .transaction(ctx, |tx| {
                 Box::pin(async move {
                     let ns = locate::lock_namespace(tx, ctx, id).await?;
-                    let configs = items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?;
+                    let (configs, raw_content, content_type) = match &parsed {
+                        Some(doc) => {
+                            doc.fits(ns.format, id)?;
+                            (doc.configs.clone(), doc.raw(), Some(doc.content_type))
+                        }
+                        None => (
+                            items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?,
+                            None,
+                            None,
+                        ),
+                    };
                     let stored = encode_configs(&configs)?;
                     let replaced = active(&mut Conn::Tx(tx), ctx, ns.id)
                         .await?
@@ -125,6 +167,8 @@ impl ConfigStore {
                             "rules",
                             "created_at",
                             "created_by",
+                            "raw_content",
+                            "content_type",
                         ],
                         None,
                     )?;
@@ -139,7 +183,9 @@ impl ConfigStore {
                             .bind(stored.as_str())
                             .bind(stored_rules.as_str())
                             .bind(created_at)
-                            .bind(actor),
+                            .bind(actor)
+                            .bind(raw_content)
+                            .bind(content_type),
                     )
                     .await
                     .map_err(|e| {
@@ -170,6 +216,8 @@ impl ConfigStore {
                             created_at,
                             created_by: actor.to_owned(),
                             rolled_back_from: None,
+                            raw_content: raw_content.map(str::to_owned),
+                            content_type: content_type.map(str::to_owned),
                         },
                         rules: rules.clone(),
                     })
@@ -199,6 +247,17 @@ impl ConfigStore {
         ctx: &Context,
         id: &NamespaceId,
     ) -> Result<(Option<Release>, Option<GrayRelease>)> {
+        let (_, current, gray) = self.serving(ctx, id).await?;
+        Ok((current, gray))
+    }
+
+    /// [`current_and_gray`](Self::current_and_gray) with the namespace's format (how its
+    /// releases read as one document).
+    pub async fn serving(
+        &self,
+        ctx: &Context,
+        id: &NamespaceId,
+    ) -> Result<(Format, Option<Release>, Option<GrayRelease>)> {
         let mut conn = Conn::Pool(&self.db);
         let ns = locate::namespace(&mut conn, ctx, id).await?;
         let current = releases::newest(&mut conn, ctx, ns.id)
@@ -209,7 +268,7 @@ impl ConfigStore {
             .await?
             .map(|row| row.into_gray(id))
             .transpose()?;
-        Ok((current, gray))
+        Ok((ns.format, current, gray))
     }
 
     /// Makes the active gray release `gray_key` everyone's: a new release `new_key` with its
@@ -247,6 +306,8 @@ impl ConfigStore {
                             actor,
                             rolled_back_from: None,
                             idempotency_key: None,
+                            raw_content: gray.raw_content.as_deref(),
+                            content_type: gray.content_type.as_deref(),
                         },
                     )
                     .await?;

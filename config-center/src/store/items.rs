@@ -2,6 +2,7 @@
 //! list, read, delete. Releases snapshot them.
 
 use keel_clog::Context;
+use keel_db::Tx;
 use serde_json::json;
 
 use super::conn::Conn;
@@ -85,6 +86,81 @@ fn check_item_fits(ns: NamespaceRef, id: &NamespaceId, key: &str, value: &str) -
     crate::validate::content(ns.format, value)
 }
 
+/// Inserts `item` (a new key) into the namespace's working copy.
+pub(super) async fn insert_row(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    namespace_id: i64,
+    item: &Item,
+) -> Result<()> {
+    let insert = tx.dialect().insert(
+        "cc_items",
+        &[
+            "namespace_id",
+            "item_key",
+            "item_value",
+            "comment",
+            "version",
+            "updated_at",
+            "updated_by",
+        ],
+        None,
+    )?;
+    tx.execute(
+        ctx,
+        sqlx::query(insert)
+            .bind(namespace_id)
+            .bind(item.key.as_str())
+            .bind(item.value.as_str())
+            .bind(item.comment.as_str())
+            .bind(item.version)
+            .bind(item.updated_at)
+            .bind(item.updated_by.as_str()),
+    )
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e.into(), || {
+            format!(
+                "item {:?} was created concurrently; reload and retry",
+                item.key
+            )
+        })
+    })?;
+    Ok(())
+}
+
+/// Overwrites the item at `old_version` with `item`; false when it is no longer at that
+/// version.
+pub(super) async fn update_row(
+    tx: &mut Tx<'_>,
+    ctx: &Context,
+    namespace_id: i64,
+    item: &Item,
+    old_version: i64,
+) -> Result<bool> {
+    // `version = ?` re-checks what was read, so even a writer that bypassed the lock could not
+    // be overwritten silently.
+    let update = tx.dialect().sql(
+        "UPDATE cc_items SET item_value = ?, comment = ?, version = ?, updated_at = ?, \
+         updated_by = ? WHERE namespace_id = ? AND item_key = ? AND version = ?",
+    );
+    let done = tx
+        .execute(
+            ctx,
+            sqlx::query(update)
+                .bind(item.value.as_str())
+                .bind(item.comment.as_str())
+                .bind(item.version)
+                .bind(item.updated_at)
+                .bind(item.updated_by.as_str())
+                .bind(namespace_id)
+                .bind(item.key.as_str())
+                .bind(old_version),
+        )
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 impl ConfigStore {
     /// Creates (version 1) or updates (version + 1) an item and records `item.put` with the
     /// old and new value. `write.version`: `None` writes whatever is there, `Some(0)` only
@@ -126,63 +202,9 @@ impl ConfigStore {
                         updated_by: actor.to_owned(),
                     };
                     match &current {
-                        None => {
-                            let insert = tx.dialect().insert(
-                                "cc_items",
-                                &[
-                                    "namespace_id",
-                                    "item_key",
-                                    "item_value",
-                                    "comment",
-                                    "version",
-                                    "updated_at",
-                                    "updated_by",
-                                ],
-                                None,
-                            )?;
-                            tx.execute(
-                                ctx,
-                                sqlx::query(insert)
-                                    .bind(ns.id)
-                                    .bind(key)
-                                    .bind(item.value.as_str())
-                                    .bind(item.comment.as_str())
-                                    .bind(item.version)
-                                    .bind(item.updated_at)
-                                    .bind(actor),
-                            )
-                            .await
-                            .map_err(|e| {
-                                conflict_on_unique(e.into(), || {
-                                    format!(
-                                        "item {key:?} was created concurrently; reload and retry"
-                                    )
-                                })
-                            })?;
-                        }
+                        None => insert_row(tx, ctx, ns.id, &item).await?,
                         Some(old) => {
-                            // `version = ?` re-checks what was read, so even a writer that
-                            // bypassed the lock could not be overwritten silently.
-                            let update = tx.dialect().sql(
-                                "UPDATE cc_items SET item_value = ?, comment = ?, version = ?, \
-                                 updated_at = ?, updated_by = ? \
-                                 WHERE namespace_id = ? AND item_key = ? AND version = ?",
-                            );
-                            let done = tx
-                                .execute(
-                                    ctx,
-                                    sqlx::query(update)
-                                        .bind(item.value.as_str())
-                                        .bind(item.comment.as_str())
-                                        .bind(item.version)
-                                        .bind(item.updated_at)
-                                        .bind(actor)
-                                        .bind(ns.id)
-                                        .bind(key)
-                                        .bind(old.version),
-                                )
-                                .await?;
-                            if done.rows_affected() != 1 {
+                            if !update_row(tx, ctx, ns.id, &item, old.version).await? {
                                 return Err(stale(key, old.version, None));
                             }
                         }

@@ -23,6 +23,8 @@
 mod apps;
 mod clusters;
 mod conn;
+mod documents;
+pub use documents::{DocumentWrite, SERVING_ACTIONS};
 mod gray;
 pub use gray::NewGray;
 mod history;

@@ -29,6 +29,10 @@ pub(super) struct NewRelease<'a> {
     pub(super) rolled_back_from: Option<&'a str>,
     /// The client's Idempotency-Key, if it sent one.
     pub(super) idempotency_key: Option<&'a str>,
+    /// The text it was published as, when its configs do not hold it byte for byte.
+    pub(super) raw_content: Option<&'a str>,
+    /// The type it was published as.
+    pub(super) content_type: Option<&'a str>,
 }
 
 /// Inserts a release; Conflict when its key is taken (release keys are unique everywhere).
@@ -45,6 +49,8 @@ pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>)
             "created_by",
             "rolled_back_from",
             "idempotency_key",
+            "raw_content",
+            "content_type",
         ],
         None,
     )?;
@@ -59,7 +65,9 @@ pub(super) async fn insert(tx: &mut Tx<'_>, ctx: &Context, new: &NewRelease<'_>)
             .bind(new.created_at)
             .bind(new.actor)
             .bind(new.rolled_back_from)
-            .bind(new.idempotency_key),
+            .bind(new.idempotency_key)
+            .bind(new.raw_content)
+            .bind(new.content_type),
     )
     .await
     .map_err(|e| {
@@ -77,8 +85,8 @@ pub(super) async fn newest(
     namespace_id: i64,
 ) -> Result<Option<ReleaseRow>> {
     let sql = conn.dialect().sql(
-        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from \
-         FROM cc_releases WHERE namespace_id = ? ORDER BY id DESC LIMIT 1",
+        "SELECT release_key, name, comment, configs, created_at, created_by, rolled_back_from, \
+         raw_content, content_type FROM cc_releases WHERE namespace_id = ? ORDER BY id DESC LIMIT 1",
     );
     Ok(conn
         .fetch_optional(ctx, sqlx::query_as(sql).bind(namespace_id))
@@ -106,12 +114,12 @@ async fn find(
     let (portable, value) = match by {
         ReleaseBy::Key(key) => (
             "SELECT release_key, name, comment, configs, created_at, created_by, \
-             rolled_back_from FROM cc_releases WHERE namespace_id = ? AND release_key = ?",
+             rolled_back_from, raw_content, content_type FROM cc_releases WHERE namespace_id = ? AND release_key = ?",
             key,
         ),
         ReleaseBy::IdempotencyKey(key) => (
             "SELECT release_key, name, comment, configs, created_at, created_by, \
-             rolled_back_from FROM cc_releases WHERE namespace_id = ? AND idempotency_key = ?",
+             rolled_back_from, raw_content, content_type FROM cc_releases WHERE namespace_id = ? AND idempotency_key = ?",
             key,
         ),
     };
@@ -200,6 +208,9 @@ impl ConfigStore {
                     }
                     let configs = items::snapshot(&mut Conn::Tx(tx), ctx, ns.id).await?;
                     let stored = encode_configs(&configs)?;
+                    let previous = newest(&mut Conn::Tx(tx), ctx, ns.id)
+                        .await?
+                        .map(|r| r.release_key);
                     let created_at = now_ms();
                     insert(
                         tx,
@@ -214,6 +225,8 @@ impl ConfigStore {
                             actor,
                             rolled_back_from: None,
                             idempotency_key,
+                            raw_content: None,
+                            content_type: None,
                         },
                     )
                     .await?;
@@ -226,7 +239,7 @@ impl ConfigStore {
                             actor,
                             "release.create",
                             release_key,
-                            json!({ "name": name, "comment": comment, "keys": configs.len() }),
+                            json!({ "name": name, "comment": comment, "keys": configs.len(), "previous": previous }),
                         ),
                     )
                     .await?;
@@ -239,6 +252,8 @@ impl ConfigStore {
                         created_at,
                         created_by: actor.to_owned(),
                         rolled_back_from: None,
+                        raw_content: None,
+                        content_type: None,
                     })
                 })
             })
@@ -298,7 +313,7 @@ impl ConfigStore {
                 ctx,
                 sqlx::query_as(d.sql(
                     "SELECT release_key, name, comment, configs, created_at, created_by, \
-                     rolled_back_from FROM cc_releases WHERE namespace_id = ? \
+                     rolled_back_from, raw_content, content_type FROM cc_releases WHERE namespace_id = ? \
                      ORDER BY id DESC LIMIT ? OFFSET ?",
                 ))
                 .bind(ns.id)
@@ -354,6 +369,8 @@ impl ConfigStore {
                             actor,
                             rolled_back_from: Some(target_key),
                             idempotency_key: None,
+                            raw_content: target.raw_content.as_deref(),
+                            content_type: target.content_type.as_deref(),
                         },
                     )
                     .await?;

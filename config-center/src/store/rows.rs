@@ -119,6 +119,8 @@ pub(super) struct ReleaseRow {
     pub(super) created_at: i64,
     pub(super) created_by: String,
     pub(super) rolled_back_from: Option<String>,
+    pub(super) raw_content: Option<String>,
+    pub(super) content_type: Option<String>,
 }
 
 impl ReleaseRow {
@@ -133,6 +135,8 @@ impl ReleaseRow {
             created_at: self.created_at,
             created_by: self.created_by,
             rolled_back_from: self.rolled_back_from,
+            raw_content: self.raw_content,
+            content_type: self.content_type,
         })
     }
 }

@@ -118,6 +118,8 @@ macro_rules! store_suite {
             list_releases_newest_first,
             rollback_restores_an_older_release,
             gray_releases_replace_merge_and_abandon,
+            publishing_a_document_creates_replaces_and_releases,
+            gray_documents_and_deletes,
             history_records_writes_newest_first,
             delete_app_cascades,
             delete_app_racing_writes_leaves_nothing,

@@ -4,12 +4,14 @@
 
 mod apps;
 mod deletes;
+mod documents;
 mod gray;
 mod items;
 mod releases;
 
 pub(crate) use apps::*;
 pub(crate) use deletes::*;
+pub(crate) use documents::*;
 pub(crate) use gray::*;
 pub(crate) use items::*;
 pub(crate) use releases::*;
