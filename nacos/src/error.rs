@@ -40,6 +40,27 @@ impl NacosError {
         }
     }
 
+    /// 400 in the config module's shape (`caused: <msg>;`), Nacos's answer to bad config
+    /// parameters.
+    pub(crate) fn caused(message: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("caused: {message};"))
+    }
+
+    /// `status` with `message` as it is.
+    pub(crate) fn status(status: StatusCode, message: impl Into<String>) -> Self {
+        NacosError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// Nacos 2.3's parameter checker refusing a name.
+    pub(crate) fn illegal(name: &str) -> Self {
+        Self::bad_request(format!(
+            "Param '{name}' is illegal, illegal characters should not appear in the param."
+        ))
+    }
+
     /// The `Param '<name>' is required.` answer of Nacos's `WebUtils.required`.
     pub(crate) fn required(name: &str) -> Self {
         Self::bad_request(format!("Param '{name}' is required."))
@@ -64,6 +85,21 @@ impl From<keel_registry::Error> for NacosError {
             },
             _ => Self::internal(e),
         }
+    }
+}
+
+impl From<keel_config_center::Error> for NacosError {
+    /// The config module's answer to a config center error: `caused: <msg>;` with 400 for bad
+    /// input, 404 for what is missing, 409 for conflicts, 500 for outages.
+    fn from(e: keel_config_center::Error) -> Self {
+        use keel_config_center::Error;
+        let status = match &e {
+            Error::Invalid(_) => StatusCode::BAD_REQUEST,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::status(status, format!("caused: {e};"))
     }
 }
 

@@ -4,22 +4,25 @@
 //! This crate is an adapter: it owns no data. The naming endpoints (`/nacos/v1/ns/*`) call
 //! [`keel_registry::Registry`], so an instance registered through Nacos is an ordinary keel
 //! instance (visible through `/api/v1/services/{name}/instances`) and a natively registered one
-//! is listed by `/nacos/v1/ns/instance/list`. Login (`/nacos/v1/auth/login`) answers a token as
-//! Nacos does. The config endpoints (`/nacos/v1/cs/*`) are not built yet.
+//! is listed by `/nacos/v1/ns/instance/list`. The config endpoints (`/nacos/v1/cs/*`) call
+//! [`keel_config_center::ConfigCenter`]: a Nacos config is a keel namespace and a publish is a
+//! keel release. Login (`/nacos/v1/auth/login`) answers a token as Nacos does.
 //!
 //! The mapping between the two models, and every deliberate difference from Nacos, is in
 //! `docs/nacos-compat.md`; the wire format it follows is `docs/nacos-wire.md`.
 //!
 //! ```no_run
-//! # async fn mount(registry: std::sync::Arc<keel_registry::Registry>) {
+//! # use std::sync::Arc;
+//! # async fn mount(registry: Arc<keel_registry::Registry>, center: Arc<keel_config_center::ConfigCenter>) {
 //! let app = axum::Router::new()
-//!     .merge(keel_registry::router(std::sync::Arc::clone(&registry)))
-//!     .merge(keel_nacos::router(registry, keel_nacos::NacosSettings::default()));
+//!     .merge(keel_registry::router(Arc::clone(&registry)))
+//!     .merge(keel_nacos::router(registry, center, keel_nacos::NacosSettings::default()));
 //! # let _ = app;
 //! # }
 //! ```
 
 mod auth;
+mod config;
 mod error;
 mod names;
 mod naming;
@@ -29,23 +32,35 @@ mod settings;
 use std::sync::Arc;
 
 use axum::Router;
+use keel_config_center::ConfigCenter;
 use keel_registry::Registry;
 
-pub use settings::NacosSettings;
+pub use config::{NACOS_READ_PATH, NacosRead};
+pub use settings::{NacosAuth, NacosSettings};
 
 /// The Nacos routes under `/nacos/v1/`, to merge into a server's router (no fallback: the
 /// server has one).
 ///
+/// Config: `GET|POST|PUT|DELETE /cs/configs`, `POST /cs/configs/listener`, `GET /cs/history`.
 /// Naming: `POST|PUT|PATCH|DELETE|GET /ns/instance`, `PUT /ns/instance/beat`,
 /// `GET /ns/instance/list`, `POST|PUT|DELETE|GET /ns/service`, `GET /ns/service/list`,
 /// `GET /ns/operator/metrics` (and `/ns/ops/metrics`). Auth: `POST /auth/login` (and
 /// `/auth/users/login`).
-pub fn router(registry: Arc<Registry>, settings: NacosSettings) -> Router {
+pub fn router(
+    registry: Arc<Registry>,
+    center: Arc<ConfigCenter>,
+    settings: NacosSettings,
+) -> Router {
     let settings = Arc::new(settings);
-    Router::new()
+    let guarded = Router::new()
+        .merge(config::routes(center, Arc::clone(&settings)))
         .merge(naming::routes(naming::Naming::new(
             registry,
             Arc::clone(&settings),
         )))
-        .merge(auth::routes(settings))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&settings),
+            auth::guard,
+        ));
+    guarded.merge(auth::routes(settings))
 }

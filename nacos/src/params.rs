@@ -36,7 +36,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
 /// Tomcat parses a body as parameters only when it is a form; a body without Content-Type is
 /// read as one too, since no Nacos endpoint takes any other body.
-fn is_form(headers: &HeaderMap) -> bool {
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
     match headers.get(header::CONTENT_TYPE) {
         None => true,
         Some(v) => v.to_str().is_ok_and(|v| {

@@ -6,180 +6,13 @@
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
-use keel_clog::{Context, Env};
-use keel_registry::{Dependencies, Registry, RegistryConfig, RegistryStore};
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-struct Nacos {
-    router: Router,
-    _registry: Arc<Registry>,
-    _dir: tempfile::TempDir,
-}
-
-/// A registry node with both the Nacos and the native routes, as `keel serve` mounts them.
-async fn nacos() -> Nacos {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let ctx = Context::new();
-    let db = keel_db::new(
-        &ctx,
-        keel_db::Config::for_env(Env::Development).with_url(url),
-        keel_db::Options::default(),
-    )
-    .await
-    .unwrap();
-    let coord = keel_coord::new(
-        &ctx,
-        keel_coord::Config::for_env(Env::Development),
-        keel_coord::Options::default(),
-    )
-    .await
-    .unwrap();
-    let store = RegistryStore::open(&ctx, db).await.unwrap();
-    let deps = Dependencies {
-        store,
-        coord,
-        events: None,
-    };
-    let registry = Registry::start(&ctx, deps, RegistryConfig::default())
-        .await
-        .unwrap();
-    let router = Router::new()
-        .merge(keel_registry::router(Arc::clone(&registry)))
-        .merge(keel_nacos::router(
-            Arc::clone(&registry),
-            keel_nacos::NacosSettings::default(),
-        ));
-    Nacos {
-        router,
-        _registry: registry,
-        _dir: dir,
-    }
-}
-
-/// An answer: status, headers, body as text.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .get("content-type")
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
-    /// 200 with the exact text `ok`, as Nacos writes it.
-    fn assert_ok(&self) {
-        assert_eq!(
-            (self.status, self.body.as_str()),
-            (StatusCode::OK, "ok"),
-            "{}",
-            self.body
-        );
-        assert_eq!(self.content_type(), "text/plain;charset=UTF-8");
-    }
-
-    /// `status` with the exact text `body`.
-    fn assert_text(&self, status: StatusCode, body: &str) {
-        assert_eq!((self.status, self.body.as_str()), (status, body));
-    }
-}
-
-impl Nacos {
-    /// A request with the parameters in the query string (how nacos-sdk-python sends them).
-    async fn call(&self, method: &str, uri: &str) -> Answer {
-        self.send(method, uri, None, &[]).await
-    }
-
-    /// A request with a form body (how the Java client sends writes).
-    async fn form(&self, method: &str, uri: &str, body: &str) -> Answer {
-        self.send(
-            method,
-            uri,
-            Some(body),
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
-        .await
-    }
-
-    /// A native keel API call with a JSON body.
-    async fn native(&self, method: &str, uri: &str, body: Option<Value>) -> Value {
-        let body = body.map(|b| b.to_string());
-        let answer = self
-            .send(
-                method,
-                uri,
-                body.as_deref(),
-                &[("content-type", "application/json")],
-            )
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{uri}: {}", answer.body);
-        answer.json()["data"].clone()
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        uri: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let request = request
-            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
-            .await
-            .unwrap();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
-    }
-
-    /// `instance/list` for `query`, as JSON.
-    async fn list(&self, query: &str) -> Value {
-        let answer = self
-            .call("GET", &format!("/nacos/v1/ns/instance/list?{query}"))
-            .await;
-        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-        answer.json()
-    }
-
-    /// The `ip:port` of the listed hosts, sorted.
-    async fn hosts(&self, query: &str) -> Vec<String> {
-        let mut hosts: Vec<String> = self.list(query).await["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| format!("{}:{}", h["ip"].as_str().unwrap(), h["port"]))
-            .collect();
-        hosts.sort();
-        hosts
-    }
-}
+use axum::http::StatusCode;
+use common::nacos;
+use serde_json::json;
 
 /// A loopback port nobody listens on: TCP probes of it fail.
 fn closed_port() -> u16 {
@@ -978,16 +811,13 @@ async fn namespaces_are_isolated_tenants() {
         .json();
     assert_eq!(services, json!({"count": 1, "doms": ["svc"]}));
     // keel's name of the public namespace is not a namespace of its own.
-    let aliased = n.list_status("serviceName=svc&namespaceId=default").await;
-    assert_eq!(aliased, StatusCode::BAD_REQUEST);
-}
-
-impl Nacos {
-    async fn list_status(&self, query: &str) -> StatusCode {
-        self.call("GET", &format!("/nacos/v1/ns/instance/list?{query}"))
-            .await
-            .status
-    }
+    let aliased = n
+        .call(
+            "GET",
+            "/nacos/v1/ns/instance/list?serviceName=svc&namespaceId=default",
+        )
+        .await;
+    assert_eq!(aliased.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

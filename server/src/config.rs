@@ -32,6 +32,80 @@ pub(crate) struct FileConfig {
     pub(crate) ratelimit: ApiLimit,
     /// The service registry's node settings.
     pub(crate) registry: RegistrySection,
+    /// The Nacos v1 API's settings.
+    pub(crate) nacos: NacosSection,
+}
+
+/// `[nacos]`: how the Nacos v1 API maps onto keel, and its auth.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct NacosSection {
+    /// The config center env of Nacos's public namespace. Default `public`.
+    pub(crate) public_env: String,
+    /// The registry tenant of Nacos's public namespace. Default `default` (keel's own).
+    pub(crate) public_tenant: String,
+    /// Turns auth on: login checks these users and every other call needs its token.
+    /// Empty (the default): auth off.
+    pub(crate) users: Vec<NacosUser>,
+    /// The key login tokens are signed with, at least 32 bytes, the same on every node.
+    /// Required with `users`.
+    pub(crate) token_secret: Option<String>,
+    /// How long a login token is valid, e.g. `"5h"`. Default 5 h (Nacos's 18000 s).
+    #[serde(with = "humantime_serde")]
+    pub(crate) token_ttl: std::time::Duration,
+}
+
+/// One Nacos user.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NacosUser {
+    pub(crate) username: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for NacosUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NacosUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NacosSection {
+    fn default() -> Self {
+        let defaults = keel_nacos::NacosSettings::default();
+        NacosSection {
+            public_env: defaults.public_env,
+            public_tenant: defaults.public_tenant,
+            users: Vec::new(),
+            token_secret: None,
+            token_ttl: defaults.token_ttl,
+        }
+    }
+}
+
+impl NacosSection {
+    /// The Nacos API's settings; an error names what is wrong with the section.
+    pub(crate) fn to_settings(&self) -> Result<keel_nacos::NacosSettings, String> {
+        let mut settings = keel_nacos::NacosSettings::default();
+        settings.public_env = self.public_env.clone();
+        settings.public_tenant = self.public_tenant.clone();
+        settings.token_ttl = self.token_ttl;
+        if !self.users.is_empty() {
+            let secret = self.token_secret.as_deref().ok_or(
+                "[nacos] users turn auth on, which needs token_secret (32+ bytes, the same on every node)",
+            )?;
+            let users = self
+                .users
+                .iter()
+                .map(|u| (u.username.as_str(), u.password.as_str()));
+            settings.auth = Some(
+                keel_nacos::NacosAuth::new(users, secret.as_bytes())
+                    .map_err(|e| format!("[nacos]: {e}"))?,
+            );
+        }
+        Ok(settings)
+    }
 }
 
 /// `[registry]`: this node's part in the service registry.
@@ -164,6 +238,36 @@ mod tests {
         let err = toml::from_str::<FileConfig>("mdoe = \"standalone\"").unwrap_err();
         assert!(err.to_string().contains("mdoe"), "{err}");
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn nacos_auth_needs_a_secret() {
+        let config: FileConfig = toml::from_str("[nacos]\npublic_env = \"prod\"").unwrap();
+        let settings = config.nacos.to_settings().unwrap();
+        assert_eq!(settings.public_env, "prod");
+        assert!(settings.auth.is_none());
+        let config: FileConfig =
+            toml::from_str("[nacos]\nusers = [{ username = \"nacos\", password = \"pw\" }]")
+                .unwrap();
+        assert!(
+            config
+                .nacos
+                .to_settings()
+                .unwrap_err()
+                .contains("token_secret")
+        );
+        let config: FileConfig = toml::from_str(
+            "[nacos]\ntoken_secret = \"short\"\nusers = [{ username = \"nacos\", password = \"pw\" }]",
+        )
+        .unwrap();
+        assert!(config.nacos.to_settings().unwrap_err().contains("32 bytes"));
+        let config: FileConfig = toml::from_str(
+            "[nacos]\ntoken_ttl = \"1h\"\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\nusers = [{ username = \"nacos\", password = \"pw\" }]",
+        )
+        .unwrap();
+        let settings = config.nacos.to_settings().unwrap();
+        assert!(settings.auth.is_some());
+        assert_eq!(settings.token_ttl.as_secs(), 3600);
     }
 
     #[test]

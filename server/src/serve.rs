@@ -158,6 +158,7 @@ async fn distributed(ctx: &Context, file: &FileConfig) -> Result<Providers, Stri
 
 async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     file.validate()?;
+    let nacos = file.nacos.to_settings()?;
     let metrics_handle = metrics::install()?;
     let ctx = Context::new();
     let Providers {
@@ -194,7 +195,11 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     let app = Router::new()
         .merge(keel_config_center::routes(Arc::clone(&center)))
         .merge(keel_registry::router(Arc::clone(&registry)))
-        .merge(keel_nacos::router(Arc::clone(&registry), Default::default()))
+        .merge(keel_nacos::router(
+            Arc::clone(&registry),
+            Arc::clone(&center),
+            nacos,
+        ))
         .route("/api/v1/openapi.json", get(openapi_document))
         .fallback(|| async {
             (

@@ -1,6 +1,7 @@
 //! Two `keel serve` nodes in distributed mode on one database, one etcd and one Redis: a
-//! release made on node A wakes a long poll parked on node B, a read on B returns it, and an
-//! Idempotency-Key holds across nodes. Runs on PostgreSQL and on MariaDB.
+//! release made on node A wakes a long poll parked on node B, a read on B returns it, an
+//! Idempotency-Key holds across nodes, and the same holds for Nacos clients (a publish on A
+//! answers a listener on B). Runs on PostgreSQL and on MariaDB.
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
@@ -102,6 +103,42 @@ fn two_nodes_share_releases(database: Backend, test: &str) {
         body["data"]["release_key"].clone()
     };
     assert_eq!(idem(port_a), idem(port_b));
+
+    // Nacos clients too: a listener parked on B is answered by a Nacos publish on A, and B
+    // then reads the new content.
+    let cs = "/nacos/v1/cs/configs";
+    let key = format!("dataId={app}.properties&group={app}");
+    let publish = |content: &str| {
+        let (status, body) = call(
+            port_a,
+            "POST",
+            &format!("{cs}?{key}&type=properties&content={content}"),
+            None,
+        )
+        .unwrap();
+        assert_eq!((status, body), (200, json!(true)));
+    };
+    publish("a%3D1");
+    let md5 = keel_config_center::document::md5_hex("a=1");
+    let listen = format!("{cs}/listener?Listening-Configs={app}.properties%02{app}%02{md5}%02%01");
+    let parked = std::thread::spawn(move || {
+        common::call_with(
+            port_b,
+            "POST",
+            &listen,
+            None,
+            &[("Long-Pulling-Timeout", "30000")],
+        )
+        .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(!parked.is_finished(), "the listener should be held");
+    publish("a%3D2");
+    let (status, changed) = parked.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(changed, json!(format!("{app}.properties%02{app}%01\n")));
+    let (status, read) = call(port_b, "GET", &format!("{cs}?{key}"), None).unwrap();
+    assert_eq!((status, read), (200, json!("a=2")));
 
     b.kill();
     a.kill();

@@ -96,6 +96,55 @@ fn nacos_sdk_python_registers_beats_lists_and_deregisters() {
     server.terminate();
 }
 
+/// The portable scenario (nacos/compat/scenario.py: config publish, read, watch, delete;
+/// namespaces; register, beat, list, deregister) prints exactly the transcript Nacos and
+/// r-nacos give (nacos/compat/scenario.expected; nacos/compat/compare.sh runs it against both).
+#[test]
+fn nacos_sdk_python_scenario_gives_the_transcript_nacos_servers_give() {
+    scenario(None);
+}
+
+/// The same scenario with auth on: the client logs in as `nacos` and sends its token on every
+/// call, the listener included.
+#[test]
+fn nacos_sdk_python_scenario_with_auth_on() {
+    scenario(Some(
+        "[nacos]\ntoken_secret = \"a secret of at least thirty-two bytes\"\nusers = [{ username = \"nacos\", password = \"nacos\" }]\n",
+    ));
+}
+
+fn scenario(keel_toml: Option<&str>) {
+    let Some(python) = venv_python() else {
+        return;
+    };
+    let compat = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nacos/compat");
+    let expected = std::fs::read_to_string(compat.join("scenario.expected")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = keel_toml.map(|text| {
+        let path = dir.path().join("keel.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    let server = common::start_with(&dir.path().join("data"), free_port(), config.as_deref());
+    let output = Command::new(&python)
+        .arg(compat.join("scenario.py"))
+        .arg(format!("127.0.0.1:{}", server.port))
+        .arg(dir.path().join("py-logs"))
+        .arg("keel")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the scenario failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert_eq!(stdout, expected, "stderr:\n{stderr}");
+    server.terminate();
+}
+
 /// The virtualenv's python with the client installed, creating it when needed; `None` (after
 /// printing why) when that is impossible here.
 fn venv_python() -> Option<PathBuf> {

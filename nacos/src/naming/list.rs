@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use keel_clog::Context;
 use keel_registry::{InstanceFilter, InstanceStatus, InstanceView, now_millis};
 use serde::Serialize;
 
 use super::Naming;
 use super::host::{self, Host};
-use crate::error::NacosResult;
+use crate::error::{NacosError, NacosResult};
 use crate::names::{self, NacosService, Required};
 use crate::params::Params;
 
@@ -50,6 +52,15 @@ pub(crate) async fn list(State(naming): State<Arc<Naming>>, params: Params) -> N
         .filter(|c| !c.is_empty())
         .collect();
     let healthy_only = params.boolean("healthyOnly", false);
+    // Read before the instances: an answer is kept under a revision no newer than its data.
+    let revision = naming.registry.revision_of(&service.id)?;
+    let query = format!(
+        "{}\0{}\0{}\0{clusters_param}\0{healthy_only}",
+        service.id.tenant, service.id.group, service.id.service
+    );
+    if let Some(answer) = naming.answers.get(&query, revision) {
+        return Ok(json(answer));
+    }
 
     // Disabled instances are never listed; health is decided below.
     let enabled = InstanceFilter {
@@ -80,13 +91,31 @@ pub(crate) async fn list(State(naming): State<Arc<Naming>>, params: Params) -> N
         clusters: clusters_param.clone(),
         cache_millis: CACHE_MILLIS,
         hosts: instances.iter().map(Host::of).collect(),
+        // When this answer was made: it is kept (and `lastRefTime` with it) until the service
+        // changes.
         last_ref_time: now_millis(),
         checksum: String::new(),
         all_ips: false,
         reach_protection_threshold: protected,
         valid: true,
     };
-    Ok(axum::Json(answer).into_response())
+    let encoded = Bytes::from(
+        serde_json::to_vec(&answer).map_err(|e| NacosError::internal(format!("encoding: {e}")))?,
+    );
+    naming.answers.put(query, revision, encoded.clone());
+    Ok(json(encoded))
+}
+
+/// A JSON answer of already encoded bytes.
+fn json(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Whether keel's protect threshold holds for these instances: their healthy share is below

@@ -7,6 +7,7 @@
 //! - `host`: a keel instance as Nacos shows it;
 //! - `service`: services; `metrics`: the operator's status.
 
+mod answers;
 mod beat;
 mod host;
 mod instance;
@@ -31,11 +32,17 @@ use crate::error::TEXT_PLAIN;
 pub(crate) struct Naming {
     pub(crate) registry: Arc<Registry>,
     pub(crate) settings: Arc<NacosSettings>,
+    /// Encoded `instance/list` answers.
+    pub(crate) answers: answers::Answers,
 }
 
 impl Naming {
     pub(crate) fn new(registry: Arc<Registry>, settings: Arc<NacosSettings>) -> Arc<Self> {
-        Arc::new(Naming { registry, settings })
+        Arc::new(Naming {
+            registry,
+            settings,
+            answers: answers::Answers::default(),
+        })
     }
 }
 

@@ -1,0 +1,58 @@
+//! Config reads answered outside the router: `keel serve`'s front answers the hottest Nacos
+//! request, `GET /nacos/v1/cs/configs?dataId=&group=[&tenant=]`, without hyper and axum, with
+//! exactly the handler's answer. Anything the handler words itself — bad parameters, `search`,
+//! `beta`, and every request while auth is on — is left to the router.
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use keel_config_center::ConfigCenter;
+
+use super::client::{client_id, remote_ip};
+use super::configs::answer_read;
+use super::keys::{ConfigKey, config_key};
+use crate::NacosSettings;
+use crate::params::Params;
+
+/// The path of a Nacos config read.
+pub const NACOS_READ_PATH: &str = "/nacos/v1/cs/configs";
+
+/// A validated Nacos config read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NacosRead {
+    key: ConfigKey,
+    ip: Option<IpAddr>,
+}
+
+impl NacosRead {
+    /// The read `GET {NACOS_READ_PATH}?{query}` with `headers` from `peer`; `None` when the
+    /// router must answer it.
+    pub fn from_parts(
+        settings: &NacosSettings,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Option<Self> {
+        if settings.auth.is_some() || uri.path() != NACOS_READ_PATH {
+            return None;
+        }
+        let params = Params::parse(uri.query().unwrap_or_default());
+        if params.get("search").is_some() || params.get("beta").is_some() {
+            return None;
+        }
+        let key = config_key(settings, &params).ok()?;
+        Some(NacosRead {
+            key,
+            ip: remote_ip(headers, peer),
+        })
+    }
+
+    /// The answer, as the router's handler gives it.
+    pub async fn answer(&self, center: &ConfigCenter) -> Response {
+        match answer_read(center, &self.key, &client_id(self.ip)).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        }
+    }
+}
