@@ -16,7 +16,10 @@ mod service;
 mod store;
 mod validate;
 
-pub use api::{openapi, router, routes};
+pub use api::{
+    CONFIG_READ_ROUTE, ConfigRead, LONG_POLL_ROUTE, LongPoll, ReadAnswer, long_poll_changed,
+    long_poll_unchanged, openapi, router, routes,
+};
 pub use error::{Error, Result};
 pub use model::{
     App, AppUpdate, CONTENT_KEY, Cluster, ClusterId, DEFAULT_CLUSTER, DEFAULT_NAMESPACE, Format,

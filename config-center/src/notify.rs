@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -22,35 +23,57 @@ type Known = Option<String>;
 /// Current release keys and the clients waiting on them.
 #[derive(Debug, Default)]
 pub struct Notifier {
-    channels: Mutex<HashMap<NamespaceId, watch::Sender<Known>>>,
+    channels: Mutex<HashMap<NamespaceId, Channel>>,
     /// Map size at which the next sweep of unwatched channels runs.
     sweep_at: AtomicUsize,
+}
+
+/// One watched namespace.
+#[derive(Debug)]
+struct Channel {
+    sender: watch::Sender<Known>,
+    /// When a release last changed the key (what fan-out times are measured from).
+    changed_at: Option<Instant>,
+}
+
+impl Channel {
+    fn new(known: Known) -> Self {
+        Channel {
+            sender: watch::channel(known).0,
+            changed_at: None,
+        }
+    }
 }
 
 /// The smallest map that is swept.
 const MIN_SWEEP: usize = 1_024;
 
 impl Notifier {
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<NamespaceId, watch::Sender<Known>>> {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<NamespaceId, Channel>> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records that `release_key` is now current for `namespace` and wakes its watchers.
     pub fn publish(&self, namespace: &NamespaceId, release_key: &str) {
         let mut channels = self.channels();
-        match channels.get(namespace) {
-            Some(sender) => {
-                sender.send_if_modified(|known| {
+        match channels.get_mut(namespace) {
+            Some(channel) => {
+                let changed = channel.sender.send_if_modified(|known| {
                     if known.as_deref() == Some(release_key) {
                         return false;
                     }
                     *known = Some(release_key.to_owned());
                     true
                 });
+                if changed {
+                    channel.changed_at = Some(Instant::now());
+                }
             }
             None => {
-                let (sender, _) = watch::channel(Some(release_key.to_owned()));
-                channels.insert(namespace.clone(), sender);
+                channels.insert(
+                    namespace.clone(),
+                    Channel::new(Some(release_key.to_owned())),
+                );
             }
         }
     }
@@ -61,19 +84,20 @@ impl Notifier {
     pub fn subscribe(&self, namespace: &NamespaceId) -> watch::Receiver<Known> {
         let mut channels = self.channels();
         if channels.len() >= self.sweep_at.load(Ordering::Relaxed).max(MIN_SWEEP) {
-            channels.retain(|_, sender| sender.receiver_count() > 0);
+            channels.retain(|_, channel| channel.sender.receiver_count() > 0);
             self.sweep_at.store(2 * channels.len(), Ordering::Relaxed);
         }
         channels
             .entry(namespace.clone())
-            .or_insert_with(|| watch::channel(None).0)
+            .or_insert_with(|| Channel::new(None))
+            .sender
             .subscribe()
     }
 
     /// Sets the key read from storage, unless a newer one was published meanwhile.
     pub fn seed(&self, namespace: &NamespaceId, release_key: &str) {
-        if let Some(sender) = self.channels().get(namespace) {
-            sender.send_if_modified(|known| {
+        if let Some(channel) = self.channels().get(namespace) {
+            channel.sender.send_if_modified(|known| {
                 if known.is_some() {
                     return false;
                 }
@@ -86,9 +110,9 @@ impl Notifier {
     /// Marks every watched namespace `within` says as gone (key `""`) and wakes its watchers:
     /// they find it deleted.
     pub fn clear(&self, within: impl Fn(&NamespaceId) -> bool) {
-        for (namespace, sender) in self.channels().iter() {
+        for (namespace, channel) in self.channels().iter_mut() {
             if within(namespace) {
-                sender.send_if_modified(|known| {
+                channel.sender.send_if_modified(|known| {
                     if known.as_deref() == Some("") {
                         return false;
                     }
@@ -102,14 +126,20 @@ impl Notifier {
     /// Forgets namespaces nobody waits on (their keys are read from storage again when needed).
     pub fn prune(&self) {
         self.channels()
-            .retain(|_, sender| sender.receiver_count() > 0);
+            .retain(|_, channel| channel.sender.receiver_count() > 0);
+    }
+
+    /// When a release last changed `namespace`'s key on this node (its receivers were woken
+    /// then); `None` if not since it was first watched.
+    pub fn changed_at(&self, namespace: &NamespaceId) -> Option<Instant> {
+        self.channels().get(namespace).and_then(|c| c.changed_at)
     }
 
     /// Receivers currently waiting (parked long polls, open subscriptions).
     pub fn waiting(&self) -> usize {
         self.channels()
             .values()
-            .map(watch::Sender::receiver_count)
+            .map(|channel| channel.sender.receiver_count())
             .sum()
     }
 }
@@ -134,7 +164,9 @@ mod tests {
         let two = notifier.subscribe(&ns("two"));
         notifier.seed(&ns("one"), "r1");
         assert_eq!(one.borrow_and_update().as_deref(), Some("r1"));
+        assert_eq!(notifier.changed_at(&ns("one")), None);
         notifier.publish(&ns("one"), "r2");
+        assert!(notifier.changed_at(&ns("one")).is_some());
         one.changed().await.unwrap();
         assert_eq!(one.borrow_and_update().as_deref(), Some("r2"));
         assert!(!two.has_changed().unwrap());

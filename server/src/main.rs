@@ -6,6 +6,7 @@
 //! ```
 
 mod config;
+mod front;
 mod metrics;
 mod serve;
 

@@ -14,7 +14,7 @@ use keel_ratelimit::{KeySource, RateLimitLayer, Rule};
 
 use crate::ServeArgs;
 use crate::config::{FileConfig, ServeMode};
-use crate::metrics;
+use crate::{front, metrics};
 
 /// Runs the server; the exit code says whether it stopped cleanly.
 pub(crate) fn run(args: ServeArgs) -> ExitCode {
@@ -158,7 +158,7 @@ async fn distributed(ctx: &Context, file: &FileConfig) -> Result<Providers, Stri
 
 async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     file.validate()?;
-    let nacos = file.nacos.to_settings()?;
+    let nacos = Arc::new(file.nacos.to_settings()?);
     let metrics_handle = metrics::install()?;
     let ctx = Context::new();
     let Providers {
@@ -185,6 +185,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     let registry = start_registry(&ctx, &file, &db, &coord, events.clone()).await?;
 
     let limiter = api_limiter(&ctx, &file, Arc::clone(&coord)).await?;
+    let parked = Arc::new(front::ParkedCounts::default());
     let key = if file.ratelimit.trusted_proxies == 0 {
         KeySource::ClientIp
     } else {
@@ -198,7 +199,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
         .merge(keel_nacos::router(
             Arc::clone(&registry),
             Arc::clone(&center),
-            nacos,
+            (*nacos).clone(),
         ))
         .route("/api/v1/openapi.json", get(openapi_document))
         .fallback(|| async {
@@ -211,7 +212,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
                 })),
             )
         })
-        .layer(RateLimitLayer::new(limiter, "api", key))
+        .layer(RateLimitLayer::new(Arc::clone(&limiter), "api", key.clone()))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready).with_state(Arc::clone(&db)))
         .route(
@@ -219,6 +220,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
             get(metrics::render).with_state(metrics::Scrape {
                 handle: metrics_handle,
                 center: Arc::clone(&center),
+                parked: Arc::clone(&parked),
             }),
         )
         .layer(axum::middleware::from_fn(metrics::track));
@@ -228,17 +230,22 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
         .map_err(|e| format!("reading the listening address: {e}"))?;
     tracing::info!(listen = %local, mode = ?file.mode, data_dir = %args.data_dir.display(), "keel is serving");
     let stopping = Arc::clone(&center);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    // Our own accept loop: it parks long polls and answers config reads outside hyper, and
+    // serves everything else with hyper as axum::serve would (see front/mod.rs).
+    let front = front::Front::new(
+        app,
+        Arc::clone(&center),
+        limiter,
+        key,
+        parked,
+        Arc::clone(&nacos),
+    );
+    front::serve(listener, front, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering parked long polls, finishing requests");
         stopping.shutdown();
     })
-    .await
-    .map_err(|e| format!("serving: {e}"))?;
+    .await;
     drop(center);
     registry.close().await;
     drop(registry);

@@ -11,8 +11,10 @@ use keel_clog::Context;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{ApiResult, Body, PathParams, Peer, QueryParams, client_id, ok};
+use super::longpoll::LongPoll;
 use super::namespaces::NamespacePath;
-use crate::service::{ConfigAnswer, ConfigCenter};
+use super::read::ConfigRead;
+use crate::service::ConfigCenter;
 use crate::{Error, NamespaceId};
 
 /// Longest long poll a client may ask for.
@@ -25,24 +27,16 @@ const MAX_WATCHES: usize = 1_000;
 #[derive(Deserialize)]
 pub(crate) struct ConfigQuery {
     #[serde(default, alias = "releaseKey")]
-    release_key: Option<String>,
+    pub(super) release_key: Option<String>,
     #[serde(default)]
-    incremental: bool,
+    pub(super) incremental: bool,
     #[serde(default)]
-    ip: Option<String>,
+    pub(super) ip: Option<String>,
     #[serde(default)]
-    label: Option<String>,
+    pub(super) label: Option<String>,
 }
 
-#[derive(Serialize)]
-struct FullConfig<'a> {
-    namespace: &'a NamespaceId,
-    release_key: &'a str,
-    configs: &'a std::collections::BTreeMap<String, String>,
-    incremental: bool,
-}
-
-fn not_modified() -> Response {
+pub(super) fn not_modified() -> Response {
     StatusCode::NOT_MODIFIED.into_response()
 }
 
@@ -53,34 +47,12 @@ pub(crate) async fn configs(
     QueryParams(query): QueryParams<ConfigQuery>,
     peer: Peer,
 ) -> ApiResult {
-    let id = path.id()?;
-    let client = client_id(query.ip.as_deref(), query.label.as_deref(), &peer)?;
-    let known = query.release_key.as_deref().filter(|k| !k.is_empty());
-    let answer = center
-        .client_config(&Context::new(), &id, known, query.incremental, &client)
-        .await?;
-    Ok(match answer {
-        ConfigAnswer::NotModified => not_modified(),
-        ConfigAnswer::Full(release) => ok(FullConfig {
-            namespace: &release.namespace,
-            release_key: &release.release_key,
-            configs: &release.configs,
-            incremental: false,
-        }),
-        ConfigAnswer::Changes(changes) => ok(serde_json::json!({
-            "namespace": changes.namespace,
-            "release_key": changes.release_key,
-            "since": changes.since,
-            "added": changes.added,
-            "updated": changes.updated,
-            "deleted": changes.deleted,
-            "incremental": true,
-        })),
-    })
+    let read = ConfigRead::validate(path, query, &peer)?;
+    Ok(read.answer(&center).await?.into_response())
 }
 
 /// `30s`, `500ms`, or a number of seconds; at most two minutes.
-fn wait_time(raw: Option<&str>) -> Result<Duration, Error> {
+pub(super) fn wait_time(raw: Option<&str>) -> Result<Duration, Error> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_WAIT);
     };
@@ -105,13 +77,13 @@ fn wait_time(raw: Option<&str>) -> Result<Duration, Error> {
 #[derive(Deserialize)]
 pub(crate) struct WaitQuery {
     #[serde(default, alias = "releaseKey")]
-    release_key: Option<String>,
+    pub(super) release_key: Option<String>,
     #[serde(default)]
-    timeout: Option<String>,
+    pub(super) timeout: Option<String>,
     #[serde(default)]
-    ip: Option<String>,
+    pub(super) ip: Option<String>,
     #[serde(default)]
-    label: Option<String>,
+    pub(super) label: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -136,6 +108,11 @@ async fn wait(
     if changed.is_empty() {
         return Ok(not_modified());
     }
+    Ok(changed_answer(changed))
+}
+
+/// The 200 answer of a long poll: the namespaces (as the client named them) and their new keys.
+pub(super) fn changed_answer(changed: Vec<(NamespaceId, String)>) -> Response {
     let changed: Vec<Watch> = changed
         .into_iter()
         .map(|(id, key)| Watch {
@@ -146,7 +123,7 @@ async fn wait(
             release_key: key,
         })
         .collect();
-    Ok(ok(changed))
+    ok(changed)
 }
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/apps/{app}/clusters/{cluster}/namespaces/{namespace}/notifications", tag = "clients", params(("env" = String, Path, description = "Environment, e.g. `dev`"), ("app" = String, Path, description = "App name"), ("cluster" = String, Path, description = "Cluster name"), ("namespace" = String, Path, description = "Namespace name"), ("releaseKey" = Option<String>, Query, description = "The release the client has"), ("timeout" = Option<String>, Query, description = "Long-poll time, e.g. 30s (at most 120s)"), ("ip" = Option<String>, Query, description = "The client's IP for gray rules (default: the connection's)"), ("label" = Option<String>, Query, description = "The client's labels for gray rules, comma-separated")), responses((status = 200, description = "[{env, app, cluster, namespace, release_key}] of the changed namespace"), (status = 304, description = "No release before the timeout"), (status = 400, description = "Invalid input; the message says what to fix"), (status = 404, description = "Not found")))]
@@ -156,14 +133,12 @@ pub(crate) async fn notifications(
     QueryParams(query): QueryParams<WaitQuery>,
     peer: Peer,
 ) -> ApiResult {
-    let id = path.id()?;
-    let timeout = wait_time(query.timeout.as_deref())?;
-    let client = client_id(query.ip.as_deref(), query.label.as_deref(), &peer)?;
+    let poll = LongPoll::validate(path, query, &peer)?;
     wait(
         &center,
-        vec![(id, query.release_key.unwrap_or_default())],
-        &client,
-        timeout,
+        vec![(poll.namespace, poll.release_key)],
+        &poll.client,
+        poll.timeout,
     )
     .await
 }

@@ -119,7 +119,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-fn query_problem(rejection: &QueryRejection) -> String {
+pub(super) fn query_problem(rejection: &QueryRejection) -> String {
     format!("invalid query: {}", rejection.body_text())
 }
 

@@ -2,9 +2,12 @@
 
 mod apps;
 mod client;
+mod encoded;
 mod envelope;
+mod longpoll;
 mod namespaces;
 mod openapi;
+mod read;
 mod releases;
 mod ws;
 
@@ -13,7 +16,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use longpoll::{LONG_POLL_ROUTE, LongPoll, long_poll_changed, long_poll_unchanged};
 pub use openapi::openapi;
+pub use read::{CONFIG_READ_ROUTE, ConfigRead, ReadAnswer};
 
 use crate::service::ConfigCenter;
 

@@ -22,6 +22,16 @@ pub(crate) struct NamespacePath {
 }
 
 impl NamespacePath {
+    /// The path as the router would extract it (segments already decoded).
+    pub(crate) fn new(env: &str, app: &str, cluster: &str, namespace: &str) -> Self {
+        NamespacePath {
+            env: env.to_owned(),
+            app: app.to_owned(),
+            cluster: cluster.to_owned(),
+            namespace: namespace.to_owned(),
+        }
+    }
+
     pub(crate) fn id(self) -> Result<NamespaceId, crate::Error> {
         Self::from_parts(self.env, self.app, self.cluster, self.namespace)
     }

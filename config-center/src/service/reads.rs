@@ -8,10 +8,23 @@ use futures_util::future::select_all;
 use keel_clog::Context;
 use tokio::sync::watch;
 
-use super::served::ClientId;
+use super::served::{ClientId, Served};
 use super::{Changes, ConfigAnswer, ConfigCenter};
 use crate::model::DEFAULT_CLUSTER;
 use crate::{Error, NamespaceId, Release, Result};
+
+/// A snapshot of what a namespace serves (its current release and gray release).
+#[derive(Debug, Clone)]
+pub struct Serving(Arc<Served>);
+
+impl Serving {
+    /// The release key `client` is served (`""` while the namespace has no release).
+    pub fn release_key_for(&self, client: &ClientId) -> &str {
+        self.0
+            .for_client(client)
+            .map_or("", |release| release.release_key.as_str())
+    }
+}
 
 impl ConfigCenter {
     /// The namespace a client of `id` is served: its own, or the `default` cluster's when its
@@ -59,8 +72,15 @@ impl ConfigCenter {
         incremental: bool,
         client: &ClientId,
     ) -> Result<ConfigAnswer> {
-        let served_id = self.resolve(ctx, id).await?;
-        let served = self.served(ctx, &served_id).await?;
+        // A namespace with a cached release is its own (see `resolve`): one lookup, not two.
+        let (served_id, served) = match self.cached(id) {
+            Some(served) => (std::borrow::Cow::Borrowed(id), served),
+            None => {
+                let served_id = self.resolve(ctx, id).await?;
+                let served = self.served(ctx, &served_id).await?;
+                (std::borrow::Cow::Owned(served_id), served)
+            }
+        };
         let Some(current) = served.for_client(client).cloned() else {
             return Err(Error::NotFound(format!(
                 "namespace {served_id} has no release yet; release it first"
@@ -95,6 +115,12 @@ impl ConfigCenter {
         }
     }
 
+    /// What `served_id` (resolved) serves now, to answer many of its clients without a lookup
+    /// each.
+    pub async fn serving(&self, ctx: &Context, served_id: &NamespaceId) -> Result<Serving> {
+        Ok(Serving(self.served(ctx, served_id).await?))
+    }
+
     /// A receiver that changes whenever what `asked`'s namespace serves changes.
     pub async fn subscribe(
         &self,
@@ -105,7 +131,11 @@ impl ConfigCenter {
         self.subscribe_resolved(ctx, &served_id).await
     }
 
-    async fn subscribe_resolved(
+    /// A receiver that changes whenever what `served_id` (a namespace [`resolve`]d already)
+    /// serves changes, seeded with its current token.
+    ///
+    /// [`resolve`]: ConfigCenter::resolve
+    pub async fn subscribe_resolved(
         &self,
         ctx: &Context,
         served_id: &NamespaceId,

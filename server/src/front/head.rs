@@ -1,0 +1,261 @@
+//! Tells from the first bytes of a request whether it is one `keel serve` answers itself — a
+//! single-namespace long poll or a config read — without waiting for the head of any other
+//! request.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+/// Every native request handled here starts so.
+const PREFIX: &[u8] = b"GET /api/v1/envs/";
+/// A Nacos config read (`GET /nacos/v1/cs/configs?…`) starts so.
+const NACOS_PREFIX: &[u8] = b"GET /nacos/v1/cs/configs?";
+/// A longer head (or one with more headers) goes to hyper, which has the limits users know.
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
+const MAX_HEADERS: usize = 32;
+
+/// What the bytes read so far are.
+#[derive(Debug)]
+pub(crate) enum Head {
+    /// They could still be a long poll: read more.
+    Incomplete,
+    /// Anything else: hyper serves it (including every malformed request, so it keeps
+    /// answering those as it always has).
+    Other,
+    /// A complete head of a request answered here, nothing after it.
+    Direct(Box<DirectHead>),
+}
+
+/// Which request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `GET .../namespaces/{ns}/notifications`.
+    LongPoll,
+    /// `GET .../namespaces/{ns}/configs`.
+    Read,
+    /// `GET /nacos/v1/cs/configs?…` (the names are in the query; the path fields are empty).
+    NacosRead,
+}
+
+/// A `GET .../namespaces/{ns}/notifications` or `.../configs` head.
+#[derive(Debug)]
+pub(crate) struct DirectHead {
+    pub(crate) kind: Kind,
+    pub(crate) env: String,
+    pub(crate) app: String,
+    pub(crate) cluster: String,
+    pub(crate) namespace: String,
+    /// Path and query, for the query and the rate-limit key.
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    /// The client asked to close the connection after the answer.
+    pub(crate) close: bool,
+}
+
+/// Classifies `buf`, the bytes read so far from a connection at a request boundary.
+pub(crate) fn classify(buf: &[u8]) -> Head {
+    let could_be = |prefix: &[u8]| {
+        let n = buf.len().min(prefix.len());
+        buf[..n] == prefix[..n]
+    };
+    if !could_be(PREFIX) && !could_be(NACOS_PREFIX) {
+        return Head::Other;
+    }
+    if buf.len() < PREFIX.len().max(NACOS_PREFIX.len())
+        && !buf.starts_with(PREFIX)
+        && !buf.starts_with(NACOS_PREFIX)
+    {
+        return Head::Incomplete;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len == buf.len() => direct(&request),
+        // Pipelined requests after it: rare enough to leave to hyper.
+        Ok(httparse::Status::Complete(_)) => Head::Other,
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Head::Incomplete,
+        _ => Head::Other,
+    }
+}
+
+fn direct(request: &httparse::Request<'_, '_>) -> Head {
+    if request.version != Some(1) {
+        return Head::Other;
+    }
+    let Some(target) = request.path else {
+        return Head::Other;
+    };
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    if path == keel_nacos::NACOS_READ_PATH {
+        return direct_head(request, target, Kind::NacosRead, ["", "", "", ""]);
+    }
+    let Some(rest) = path.strip_prefix("/api/v1/envs/") else {
+        return Head::Other;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let [
+        env,
+        "apps",
+        app,
+        "clusters",
+        cluster,
+        "namespaces",
+        namespace,
+        last,
+    ] = segments[..]
+    else {
+        return Head::Other;
+    };
+    let kind = match last {
+        "notifications" => Kind::LongPoll,
+        "configs" => Kind::Read,
+        _ => return Head::Other,
+    };
+    // Percent-encoded names are decoded by the router; leave them to it.
+    let names = [env, app, cluster, namespace];
+    if names.iter().any(|n| n.is_empty() || n.contains('%')) {
+        return Head::Other;
+    }
+    direct_head(request, target, kind, names)
+}
+
+/// The head of a request answered here, unless its headers send it to hyper.
+fn direct_head(
+    request: &httparse::Request<'_, '_>,
+    target: &str,
+    kind: Kind,
+    [env, app, cluster, namespace]: [&str; 4],
+) -> Head {
+    let Ok(uri) = Uri::try_from(target) else {
+        return Head::Other;
+    };
+    let mut close = false;
+    let mut map = HeaderMap::with_capacity(request.headers.len());
+    for header in request.headers.iter() {
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            if header.value.trim_ascii() != b"0" {
+                return Head::Other;
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("expect")
+        {
+            return Head::Other;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in header.value.split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                    return Head::Other;
+                }
+            }
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(header.value),
+        ) else {
+            return Head::Other;
+        };
+        map.append(name, value);
+    }
+    Head::Direct(Box::new(DirectHead {
+        kind,
+        env: env.to_owned(),
+        app: app.to_owned(),
+        cluster: cluster.to_owned(),
+        namespace: namespace.to_owned(),
+        uri,
+        headers: map,
+        close,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: &str = "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/notifications?releaseKey=k&timeout=30s HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[test]
+    fn a_long_poll_is_recognised_once_its_head_is_complete() {
+        for end in 1..POLL.len() {
+            assert!(
+                matches!(classify(&POLL.as_bytes()[..end]), Head::Incomplete),
+                "{end} bytes"
+            );
+        }
+        let Head::Direct(head) = classify(POLL.as_bytes()) else {
+            panic!("not a long poll");
+        };
+        assert_eq!(head.kind, Kind::LongPoll);
+        assert_eq!(
+            (&*head.env, &*head.app, &*head.cluster, &*head.namespace),
+            ("dev", "shop", "default", "application")
+        );
+        assert_eq!(head.uri.query(), Some("releaseKey=k&timeout=30s"));
+        assert!(!head.close);
+    }
+
+    #[test]
+    fn anything_else_goes_to_hyper_at_its_first_differing_byte() {
+        for other in [
+            "POST /api/v1/envs/dev/apps HTTP/1.1\r\n",
+            "GET /health HTTP/1.1\r\n",
+            "GET /api/v1/envs/dev/apps/shop HTTP/1.1\r\n\r\n",
+            "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/items HTTP/1.1\r\n\r\n",
+            "GET /api/v1/envs/d%65v/apps/shop/clusters/default/namespaces/application/notifications HTTP/1.1\r\n\r\n",
+            "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/notifications HTTP/1.0\r\n\r\n",
+            "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/notifications HTTP/1.1\r\nContent-Length: 3\r\n\r\n",
+            "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/notifications HTTP/1.1\r\nConnection: Upgrade\r\n\r\n",
+        ] {
+            assert!(matches!(classify(other.as_bytes()), Head::Other), "{other}");
+        }
+        let pipelined = format!("{POLL}{POLL}");
+        assert!(matches!(classify(pipelined.as_bytes()), Head::Other));
+    }
+
+    #[test]
+    fn a_nacos_config_read_is_recognised_too() {
+        let read = "GET /nacos/v1/cs/configs?dataId=d&group=G HTTP/1.1\r\nHost: x\r\n\r\n";
+        for end in 1..read.len() {
+            assert!(
+                matches!(classify(&read.as_bytes()[..end]), Head::Incomplete),
+                "{end} bytes"
+            );
+        }
+        let Head::Direct(head) = classify(read.as_bytes()) else {
+            panic!("not a Nacos read");
+        };
+        assert_eq!(head.kind, Kind::NacosRead);
+        assert_eq!(head.uri.query(), Some("dataId=d&group=G"));
+        for other in [
+            "GET /nacos/v1/cs/configs/listener HTTP/1.1\r\n\r\n",
+            "POST /nacos/v1/cs/configs?dataId=d&group=G HTTP/1.1\r\n\r\n",
+            "GET /nacos/v1/ns/instance/list?serviceName=s HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(matches!(classify(other.as_bytes()), Head::Other), "{other}");
+        }
+    }
+
+    #[test]
+    fn connection_close_and_an_empty_body_are_understood() {
+        let head = POLL.replace(
+            "Host: x\r\n",
+            "Host: x\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n",
+        );
+        let Head::Direct(head) = classify(head.as_bytes()) else {
+            panic!("not a long poll");
+        };
+        assert!(head.close);
+    }
+
+    #[test]
+    fn a_config_read_is_recognised() {
+        let read = "GET /api/v1/envs/dev/apps/shop/clusters/default/namespaces/application/configs?releaseKey=k HTTP/1.1\r\nHost: x\r\n\r\n";
+        let Head::Direct(head) = classify(read.as_bytes()) else {
+            panic!("not a read");
+        };
+        assert_eq!(head.kind, Kind::Read);
+        assert_eq!(head.uri.query(), Some("releaseKey=k"));
+    }
+}
