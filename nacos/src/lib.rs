@@ -35,7 +35,7 @@ use axum::Router;
 use keel_config_center::ConfigCenter;
 use keel_registry::Registry;
 
-pub use config::{NACOS_READ_PATH, NacosRead};
+pub use config::{NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead};
 pub use settings::{NacosAuth, NacosSettings};
 
 /// The Nacos routes under `/nacos/v1/`, to merge into a server's router (no fallback: the

@@ -53,6 +53,15 @@ impl Params {
         Self::parse_bytes(text.as_bytes())
     }
 
+    /// The parameters of a request with this query, headers and (already read) body.
+    pub(crate) fn of_request(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+        let mut params = query.map(Params::parse).unwrap_or_default();
+        if is_form(headers) {
+            params.pairs.extend(Params::parse_bytes(body).pairs);
+        }
+        params
+    }
+
     fn parse_bytes(bytes: &[u8]) -> Self {
         Params {
             pairs: url::form_urlencoded::parse(bytes).into_owned().collect(),

@@ -489,3 +489,59 @@ fn nacos_config_reads_on_a_kept_connection_answer_as_the_router_does() {
     assert!(reads >= Some(3.0), "{reads:?}");
     server.kill();
 }
+
+#[test]
+fn nacos_listener_polls_are_held_outside_hyper_and_their_connection_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    let cs = "/nacos/v1/cs/configs";
+    let publish = |content: &str| {
+        let (status, body) = call(
+            port,
+            "POST",
+            &format!("{cs}?dataId=d&group=G&content={content}"),
+            None,
+        )
+        .unwrap();
+        assert_eq!((status, body), (200, json!(true)));
+    };
+    publish("v1");
+    let md5 = keel_config_center::document::md5_hex("v1");
+    let body = format!("Listening-Configs=d%02G%02{md5}%02%01");
+    let poll = format!(
+        "POST {cs}/listener HTTP/1.1\r\nHost: localhost\r\nLong-Pulling-Timeout: 30000\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = Conn::open(port);
+    // The head and body split across writes.
+    let (first, rest) = poll.split_at(poll.len() - 5);
+    conn.write(first.as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    conn.write(rest.as_bytes());
+    server.wait_parked(1.0);
+    publish("v2");
+    let woke = conn.read();
+    assert_eq!((woke.status, woke.text.as_str()), (200, "d%02G%01\n"));
+    assert_eq!(woke.header("cache-control"), Some("no-cache,no-store"));
+    // The same connection reads the new content, then polls again with a stale MD5: at once.
+    conn.get(&format!("{cs}?dataId=d&group=G"));
+    assert_eq!(conn.read().text, "v2");
+    conn.write(poll.as_bytes());
+    assert_eq!(conn.read().text, "d%02G%01\n");
+    // A refused poll is the router's answer, on the same connection.
+    let bad = "Listening-Configs=nope";
+    conn.write(
+        format!(
+            "POST {cs}/listener HTTP/1.1\r\nHost: localhost\r\nLong-Pulling-Timeout: 30000\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{bad}",
+            bad.len()
+        )
+        .as_bytes(),
+    );
+    let refused = conn.read();
+    assert_eq!(
+        (refused.status, refused.text.as_str()),
+        (400, "caused: invalid probeModify;")
+    );
+    server.kill();
+}

@@ -5,12 +5,15 @@
 //! at once if any does, else as soon as one changes, else empty when the hold time is up
 //! (`max(10 s, Long-Pulling-Timeout − 500 ms)`, at most 120 s).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use keel_config_center::ConfigCenter;
 
 use super::client::{Caller, client_id};
 use super::keys::{ConfigKey, resolve, tenant};
@@ -97,51 +100,87 @@ fn hold(client_ms: i64) -> Duration {
     client.saturating_sub(EARLY).clamp(MIN_HOLD, MAX_HOLD)
 }
 
+/// A validated listener poll: what it watches and how long it may wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Poll {
+    records: Vec<Record>,
+    /// Zero for a short poll (no `Long-Pulling-Timeout`) or `No-Hangup`.
+    wait: Duration,
+    ip: Option<IpAddr>,
+}
+
+impl Poll {
+    /// The poll `params` and `headers` describe, from `ip`; Nacos's 400s otherwise.
+    pub(crate) fn parse(
+        settings: &crate::NacosSettings,
+        params: &Params,
+        headers: &HeaderMap,
+        ip: Option<IpAddr>,
+    ) -> NacosResult<Self> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let listening = params
+            .get("Listening-Configs")
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| NacosError::caused("invalid probeModify"))?;
+        let records = parse_records(settings, listening)?;
+        let timeout = match header("long-pulling-timeout") {
+            // Without the header Nacos answers at once (short polling).
+            None => Duration::ZERO,
+            Some(value) => hold(
+                parse_int(value.trim())
+                    .map_err(|_| NacosError::caused(format!("For input string: \"{value}\"")))?,
+            ),
+        };
+        let no_hangup = header("long-pulling-timeout-no-hangup")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(Poll {
+            records,
+            wait: if no_hangup { Duration::ZERO } else { timeout },
+            ip,
+        })
+    }
+
+    /// Whether it may wait at all (else it is answered at once).
+    pub(crate) fn waits(&self) -> bool {
+        !self.wait.is_zero()
+    }
+
+    /// Waits as Nacos does and answers: the changed keys, or nothing at the end of the hold.
+    pub(crate) async fn answer(&self, center: &ConfigCenter) -> NacosResult {
+        let watches: Vec<_> = self
+            .records
+            .iter()
+            .map(|r| (r.key.id.clone(), r.md5.clone()))
+            .collect();
+        let changed = center
+            .wait_for_documents(
+                &keel_clog::Context::new(),
+                &watches,
+                &client_id(self.ip),
+                self.wait,
+            )
+            .await?;
+        if changed.is_empty() {
+            return Ok(answer(String::new()));
+        }
+        Ok(answer(encode_changed(
+            changed
+                .iter()
+                .filter_map(|&i| self.records.get(i))
+                .map(|r| &r.key),
+        )))
+    }
+}
+
 /// `POST /nacos/v1/cs/configs/listener`.
 pub(crate) async fn listen(
     State(configs): State<Arc<Configs>>,
     caller: Caller,
     params: Params,
 ) -> NacosResult {
-    let listening = params
-        .get("Listening-Configs")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| NacosError::caused("invalid probeModify"))?;
-    let records = parse_records(&configs.settings, listening)?;
-    let timeout = match caller.header("long-pulling-timeout") {
-        // Without the header Nacos answers at once (short polling).
-        None => Duration::ZERO,
-        Some(value) => hold(
-            parse_int(value.trim())
-                .map_err(|_| NacosError::caused(format!("For input string: \"{value}\"")))?,
-        ),
-    };
-    let no_hangup = caller
-        .header("long-pulling-timeout-no-hangup")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let watches: Vec<_> = records
-        .iter()
-        .map(|r| (r.key.id.clone(), r.md5.clone()))
-        .collect();
-    let wait = if no_hangup { Duration::ZERO } else { timeout };
-    let changed = configs
-        .center
-        .wait_for_documents(
-            &keel_clog::Context::new(),
-            &watches,
-            &client_id(caller.ip),
-            wait,
-        )
-        .await?;
-    if changed.is_empty() {
-        return Ok(answer(String::new()));
-    }
-    Ok(answer(encode_changed(
-        changed
-            .iter()
-            .filter_map(|&i| records.get(i))
-            .map(|r| &r.key),
-    )))
+    Poll::parse(&configs.settings, &params, &caller.headers, caller.ip)?
+        .answer(&configs.center)
+        .await
 }
 
 fn answer(body: String) -> Response {

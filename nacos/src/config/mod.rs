@@ -22,7 +22,7 @@ use keel_config_center::ConfigCenter;
 
 use crate::NacosSettings;
 
-pub use direct::{NACOS_READ_PATH, NacosRead};
+pub use direct::{NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead};
 
 /// What the config handlers share.
 pub(crate) struct Configs {

@@ -3,11 +3,18 @@
 //! request.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use bytes::Bytes;
 
 /// Every native request handled here starts so.
 const PREFIX: &[u8] = b"GET /api/v1/envs/";
 /// A Nacos config read (`GET /nacos/v1/cs/configs?…`) starts so.
 const NACOS_PREFIX: &[u8] = b"GET /nacos/v1/cs/configs?";
+/// A Nacos listener poll (a `POST` with a form body) starts so.
+const NACOS_LISTENER_PREFIX: &[u8] = b"POST /nacos/v1/cs/configs/listener";
+/// Every prefix of a request answered here.
+const PREFIXES: [&[u8]; 3] = [PREFIX, NACOS_PREFIX, NACOS_LISTENER_PREFIX];
+/// The largest body answered here (a listener's records: ~100 bytes per watched config).
+const MAX_BODY: usize = 64 * 1024;
 /// A longer head (or one with more headers) goes to hyper, which has the limits users know.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
 const MAX_HEADERS: usize = 32;
@@ -33,6 +40,8 @@ pub(crate) enum Kind {
     Read,
     /// `GET /nacos/v1/cs/configs?…` (the names are in the query; the path fields are empty).
     NacosRead,
+    /// `POST /nacos/v1/cs/configs/listener` (the records are in the body).
+    NacosListen,
 }
 
 /// A `GET .../namespaces/{ns}/notifications` or `.../configs` head.
@@ -48,6 +57,8 @@ pub(crate) struct DirectHead {
     pub(crate) headers: HeaderMap,
     /// The client asked to close the connection after the answer.
     pub(crate) close: bool,
+    /// The request's body (only a Nacos listener poll has one).
+    pub(crate) body: Bytes,
 }
 
 /// Classifies `buf`, the bytes read so far from a connection at a request boundary.
@@ -56,27 +67,59 @@ pub(crate) fn classify(buf: &[u8]) -> Head {
         let n = buf.len().min(prefix.len());
         buf[..n] == prefix[..n]
     };
-    if !could_be(PREFIX) && !could_be(NACOS_PREFIX) {
+    if !PREFIXES.iter().any(|p| could_be(p)) {
         return Head::Other;
     }
-    if buf.len() < PREFIX.len().max(NACOS_PREFIX.len())
-        && !buf.starts_with(PREFIX)
-        && !buf.starts_with(NACOS_PREFIX)
-    {
+    if !PREFIXES.iter().any(|p| buf.starts_with(p)) {
+        // Still a prefix of one of them (the first check): read more.
         return Head::Incomplete;
     }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len == buf.len() => direct(&request),
-        // Pipelined requests after it: rare enough to leave to hyper.
-        Ok(httparse::Status::Complete(_)) => Head::Other,
+        Ok(httparse::Status::Complete(len)) => {
+            // Only a listener poll has a body worth waiting for; any other request with one
+            // goes to hyper at once.
+            let length = match content_length(request.headers) {
+                Some(n) if n > 0 && !buf.starts_with(NACOS_LISTENER_PREFIX) => None,
+                length => length,
+            };
+            match length {
+                // A body that is not all here yet.
+                Some(n) if n <= MAX_BODY && buf.len() < len + n => Head::Incomplete,
+                Some(n) if n <= MAX_BODY && buf.len() == len + n => {
+                    direct(&request, Bytes::copy_from_slice(&buf[len..]))
+                }
+                // Pipelined requests after it (rare enough to leave to hyper), a body too large,
+                // or a length hyper should judge.
+                _ => Head::Other,
+            }
+        }
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Head::Incomplete,
         _ => Head::Other,
     }
 }
 
-fn direct(request: &httparse::Request<'_, '_>) -> Head {
+/// The request's `Content-Length` (0 when absent); `None` when it is not one number.
+fn content_length(headers: &[httparse::Header<'_>]) -> Option<usize> {
+    let mut found = None;
+    for header in headers {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(header.value)
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            if found.is_some_and(|f| f != n) {
+                return None;
+            }
+            found = Some(n);
+        }
+    }
+    Some(found.unwrap_or(0))
+}
+
+fn direct(request: &httparse::Request<'_, '_>, body: Bytes) -> Head {
     if request.version != Some(1) {
         return Head::Other;
     }
@@ -84,8 +127,15 @@ fn direct(request: &httparse::Request<'_, '_>) -> Head {
         return Head::Other;
     };
     let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let method = request.method.unwrap_or_default();
+    if method == "POST" && path == keel_nacos::NACOS_LISTENER_PATH {
+        return direct_head(request, target, Kind::NacosListen, ["", "", "", ""], body);
+    }
+    if method != "GET" || !body.is_empty() {
+        return Head::Other;
+    }
     if path == keel_nacos::NACOS_READ_PATH {
-        return direct_head(request, target, Kind::NacosRead, ["", "", "", ""]);
+        return direct_head(request, target, Kind::NacosRead, ["", "", "", ""], body);
     }
     let Some(rest) = path.strip_prefix("/api/v1/envs/") else {
         return Head::Other;
@@ -114,7 +164,7 @@ fn direct(request: &httparse::Request<'_, '_>) -> Head {
     if names.iter().any(|n| n.is_empty() || n.contains('%')) {
         return Head::Other;
     }
-    direct_head(request, target, kind, names)
+    direct_head(request, target, kind, names, body)
 }
 
 /// The head of a request answered here, unless its headers send it to hyper.
@@ -123,6 +173,7 @@ fn direct_head(
     target: &str,
     kind: Kind,
     [env, app, cluster, namespace]: [&str; 4],
+    body: Bytes,
 ) -> Head {
     let Ok(uri) = Uri::try_from(target) else {
         return Head::Other;
@@ -132,7 +183,8 @@ fn direct_head(
     for header in request.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            if header.value.trim_ascii() != b"0" {
+            // Only a listener poll has a body (already checked against its length).
+            if kind != Kind::NacosListen && header.value.trim_ascii() != b"0" {
                 return Head::Other;
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding")
@@ -167,6 +219,7 @@ fn direct_head(
         uri,
         headers: map,
         close,
+        body,
     }))
 }
 
@@ -232,9 +285,37 @@ mod tests {
             "GET /nacos/v1/cs/configs/listener HTTP/1.1\r\n\r\n",
             "POST /nacos/v1/cs/configs?dataId=d&group=G HTTP/1.1\r\n\r\n",
             "GET /nacos/v1/ns/instance/list?serviceName=s HTTP/1.1\r\n\r\n",
+            "GET /nacos/v1/cs/configs?dataId=d&group=G HTTP/1.1\r\nContent-Length: 2\r\n\r\nab",
         ] {
             assert!(matches!(classify(other.as_bytes()), Head::Other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_nacos_listener_poll_is_recognised_with_its_whole_body() {
+        let body = "Listening-Configs=d%02G%02m%02%01";
+        let poll = format!(
+            "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nHost: x\r\nLong-Pulling-Timeout: 30000\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        for end in 1..poll.len() {
+            assert!(
+                matches!(classify(&poll.as_bytes()[..end]), Head::Incomplete),
+                "{end} bytes"
+            );
+        }
+        let Head::Direct(head) = classify(poll.as_bytes()) else {
+            panic!("not a listener poll");
+        };
+        assert_eq!(head.kind, Kind::NacosListen);
+        assert_eq!(&head.body[..], body.as_bytes());
+        let pipelined = format!("{poll}GET /health HTTP/1.1\r\n\r\n");
+        assert!(matches!(classify(pipelined.as_bytes()), Head::Other));
+        let huge = "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nContent-Length: 999999\r\n\r\n";
+        assert!(matches!(classify(huge.as_bytes()), Head::Other));
+        let chunked =
+            "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(matches!(classify(chunked.as_bytes()), Head::Other));
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub(crate) struct Front {
     /// The Nacos API's settings (Nacos config reads are answered here too).
     nacos: Arc<keel_nacos::NacosSettings>,
     nacos_read_metrics: OnceLock<poll::Metrics>,
+    nacos_listen_metrics: OnceLock<poll::Metrics>,
 }
 
 impl Front {
@@ -102,6 +103,7 @@ impl Front {
             read_metrics: OnceLock::new(),
             nacos,
             nacos_read_metrics: OnceLock::new(),
+            nacos_listen_metrics: OnceLock::new(),
         })
     }
 
