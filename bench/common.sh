@@ -60,9 +60,9 @@ measured() { # pid label command...
     line=$("$@" --label "$label" 2>"$work/scenario.err") || status=$?
     if ((status != 0)) || ! jq -e 'type == "object"' <<<"$line" >/dev/null 2>&1; then
         echo "    $label: $1 failed: $(tail -c 300 "$work/scenario.err")" >&2
-        jq -nc --arg label "$label" --arg tool "$(basename "$1") ${2:-}" \
+        jq -nc --arg name "$label" --arg tool "$(basename "$1") ${2:-}" \
             --arg why "$(tail -c 200 "$work/scenario.err" | tr '\n' ' ')" \
-            '{label: $label, failed: "\($tool): \($why)"}' >>"$results"
+            '{"label": $name, "failed": "\($tool): \($why)"}' >>"$results"
         return 0
     fi
     jq -c --argjson cpu "$(($(cpu_ticks "$pid") - before))" --argjson hz "$clk_tck" \
