@@ -23,14 +23,18 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let mut params = parts.uri.query().map(Params::parse).unwrap_or_default();
-        if is_form(&parts.headers) {
-            let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        let bytes = if is_form(&parts.headers) {
+            axum::body::to_bytes(body, MAX_FORM_BYTES)
                 .await
-                .map_err(|e| NacosError::bad_request(format!("cannot read the form body: {e}")))?;
-            params.pairs.extend(Params::parse_bytes(&bytes).pairs);
-        }
-        Ok(params)
+                .map_err(|e| NacosError::bad_request(format!("cannot read the form body: {e}")))?
+        } else {
+            axum::body::Bytes::new()
+        };
+        Ok(Params::of_request(
+            parts.uri.query(),
+            &parts.headers,
+            &bytes,
+        ))
     }
 }
 

@@ -9,15 +9,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use keel_config_center::{ClientId, ConfigCenter, DocumentWrite, Error, GrayRules, PageRequest};
+use keel_config_center::{ClientId, ConfigCenter, DocumentWrite, Error, GrayRules};
 use serde_json::json;
 
 use super::client::{Caller, actor, client_id};
 use super::keys::{ConfigKey, config_key, env_of, keel_name, tenant};
 use super::types::{config_type, format_of, media_type};
-use super::{Configs, json_true, no_cache};
+use super::{Configs, json_true, no_cache, page_answer, page_of};
 use crate::error::{NacosError, NacosResult, TEXT_PLAIN};
-use crate::params::{Params, parse_int};
+use crate::params::Params;
 
 /// Nacos's body for a config that does not exist (`println`, hence the newline).
 const NOT_FOUND_BODY: &str = "config data not exist\n";
@@ -79,10 +79,6 @@ pub(crate) async fn answer_read(
     Ok(response)
 }
 
-/// Nacos's default and largest listing page.
-const DEFAULT_PAGE_SIZE: i64 = 100;
-const MAX_PAGE_SIZE: i64 = 500;
-
 /// `GET …?search=accurate&dataId=&group=`: one page of the configs of a tenant, with their
 /// content; an empty `dataId` or `group` matches any. Names keel stores under an alias are
 /// listed by the alias unless the request named them.
@@ -95,22 +91,7 @@ async fn search(configs: &Configs, params: &Params, mode: &str) -> NacosResult {
     let tenant = tenant(params.get("tenant"))?;
     let data_id = params.get("dataId").unwrap_or_default();
     let group = params.get("group").unwrap_or_default();
-    let page_no = params
-        .optional("pageNo")
-        .map(parse_int)
-        .transpose()?
-        .unwrap_or(1)
-        .max(1);
-    let page_size = params
-        .optional("pageSize")
-        .map(parse_int)
-        .transpose()?
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
-    let page = PageRequest {
-        page: u32::try_from(page_no).unwrap_or(u32::MAX),
-        size: u32::try_from(page_size).unwrap_or(100),
-    };
+    let page = page_of(params)?;
     let named = |raw: &str| (!raw.is_empty()).then(|| keel_name(raw));
     let found = configs
         .center
@@ -141,14 +122,7 @@ async fn search(configs: &Configs, params: &Params, mode: &str) -> NacosResult {
             })
         })
         .collect();
-    let total = i64::try_from(found.total).unwrap_or(i64::MAX);
-    Ok(axum::Json(json!({
-        "totalCount": total,
-        "pageNumber": page.page,
-        "pagesAvailable": (total + page_size - 1) / page_size,
-        "pageItems": items,
-    }))
-    .into_response())
+    Ok(page_answer(page, found.total, items))
 }
 
 /// A document's text as a body, shared with the cache.

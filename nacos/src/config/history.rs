@@ -8,17 +8,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use keel_config_center::{HistoryEntry, PageRequest};
+use keel_config_center::HistoryEntry;
 use serde_json::{Value, json};
 
-use super::Configs;
 use super::keys::{ConfigKey, config_key};
+use super::{Configs, page_answer, page_of};
 use crate::error::{NacosError, NacosResult};
 use crate::params::{Params, parse_int};
-
-/// Nacos's default and largest history page.
-const DEFAULT_PAGE_SIZE: i64 = 100;
-const MAX_PAGE_SIZE: i64 = 500;
 
 /// `GET /nacos/v1/cs/history`.
 pub(crate) async fn history(State(configs): State<Arc<Configs>>, params: Params) -> NacosResult {
@@ -32,39 +28,18 @@ pub(crate) async fn history(State(configs): State<Arc<Configs>>, params: Params)
             "give search=accurate to list a config's history, or nid=<id> for one entry",
         ));
     }
-    let page_no = params
-        .optional("pageNo")
-        .map(parse_int)
-        .transpose()?
-        .unwrap_or(1);
-    let page_size = params
-        .optional("pageSize")
-        .map(parse_int)
-        .transpose()?
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
-    let page = PageRequest {
-        page: u32::try_from(page_no.max(1)).unwrap_or(u32::MAX),
-        size: u32::try_from(page_size).unwrap_or(100),
-    };
+    let page = page_of(&params)?;
     let found = configs
         .center
         .store()
         .serving_history(&keel_clog::Context::new(), &key.id, page)
         .await?;
-    let total = i64::try_from(found.total).unwrap_or(i64::MAX);
     let items: Vec<Value> = found
         .items
         .iter()
         .map(|entry| item(&key, entry, None))
         .collect();
-    Ok(axum::Json(json!({
-        "totalCount": total,
-        "pageNumber": page.page,
-        "pagesAvailable": (total + page_size - 1) / page_size,
-        "pageItems": items,
-    }))
-    .into_response())
+    Ok(page_answer(page, found.total, items))
 }
 
 /// One entry with its content; an unknown id answers 200 with no body (as Nacos does), an id

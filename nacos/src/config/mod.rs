@@ -18,9 +18,11 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use keel_config_center::ConfigCenter;
+use keel_config_center::{ConfigCenter, PageRequest};
 
 use crate::NacosSettings;
+use crate::error::NacosResult;
+use crate::params::{Params, parse_int};
 
 pub use direct::{NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead};
 
@@ -70,4 +72,42 @@ pub(crate) fn json_true() -> Response {
         "true",
     )
         .into_response()
+}
+
+/// Nacos's default and largest page of a listing.
+const DEFAULT_PAGE_SIZE: i64 = 100;
+const MAX_PAGE_SIZE: i64 = 500;
+
+/// The page a listing asks for: `pageNo` (from 1) and `pageSize` (default 100, at most 500).
+pub(crate) fn page_of(params: &Params) -> NacosResult<PageRequest> {
+    let number = |name: &str, default: i64| {
+        params
+            .optional(name)
+            .map(parse_int)
+            .transpose()
+            .map(|n| n.unwrap_or(default))
+    };
+    let page = number("pageNo", 1)?.max(1);
+    let size = number("pageSize", DEFAULT_PAGE_SIZE)?.clamp(1, MAX_PAGE_SIZE);
+    Ok(PageRequest {
+        page: u32::try_from(page).unwrap_or(u32::MAX),
+        size: u32::try_from(size).unwrap_or(100),
+    })
+}
+
+/// A listing in Nacos's `Page` shape.
+pub(crate) fn page_answer(
+    page: PageRequest,
+    total: u64,
+    items: Vec<serde_json::Value>,
+) -> Response {
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    let size = i64::from(page.size);
+    axum::Json(serde_json::json!({
+        "totalCount": total,
+        "pageNumber": page.page,
+        "pagesAvailable": (total + size - 1) / size,
+        "pageItems": items,
+    }))
+    .into_response()
 }

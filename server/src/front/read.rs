@@ -40,12 +40,7 @@ impl Front {
     /// A Nacos listener poll that waits: held by this connection's own task — its socket, the
     /// records and a timer, a few KB — instead of a hyper connection (~28 KB), and answered by
     /// the handler's own code (`keel_nacos::NacosListen`).
-    async fn nacos_listen(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        head: &DirectHead,
-    ) -> Next {
+    async fn nacos_listen(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
         let started = Instant::now();
         let Some(listen) = keel_nacos::NacosListen::from_parts(
             &self.nacos,
@@ -60,16 +55,17 @@ impl Front {
             return Next::Hyper(stream);
         }
         let answer = Answer::encode(listen.answer(&self.center).await).await;
-        let close = head.close || self.stopping.is_done();
-        if stream.write_all(answer.bytes(close)).await.is_err() {
-            return Next::Done;
-        }
-        self.nacos_listen_metrics().record(answer.status, started);
-        if close {
-            Next::Done
-        } else {
-            Next::Answered(stream)
-        }
+        let close = self.closes_after(head);
+        let metrics = self.nacos_listen_metrics();
+        written(
+            stream,
+            answer.bytes(close),
+            close,
+            metrics,
+            answer.status,
+            started,
+        )
+        .await
     }
 
     fn nacos_read_metrics(&self) -> &Metrics {
@@ -79,7 +75,7 @@ impl Front {
 
     /// A Nacos config read: the handler's own answer (`keel_nacos::NacosRead`), without hyper;
     /// whatever the handler words itself (bad parameters, listings, betas, auth) goes to hyper.
-    async fn nacos_read(&self, mut stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
+    async fn nacos_read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
         let started = Instant::now();
         let Some(read) = keel_nacos::NacosRead::from_parts(
             &self.nacos,
@@ -93,17 +89,17 @@ impl Front {
             return Next::Hyper(stream);
         }
         let answer = Answer::encode(read.answer(&self.center).await).await;
-        // While stopping, as hyper: the answer ends the connection.
-        let close = head.close || self.stopping.is_done();
-        if stream.write_all(answer.bytes(close)).await.is_err() {
-            return Next::Done;
-        }
-        self.nacos_read_metrics().record(answer.status, started);
-        if close {
-            Next::Done
-        } else {
-            Next::Answered(stream)
-        }
+        let close = self.closes_after(head);
+        let metrics = self.nacos_read_metrics();
+        written(
+            stream,
+            answer.bytes(close),
+            close,
+            metrics,
+            answer.status,
+            started,
+        )
+        .await
     }
 
     fn read_metrics(&self) -> &Metrics {
@@ -111,7 +107,7 @@ impl Front {
             .get_or_init(|| Metrics::new(CONFIG_READ_ROUTE))
     }
 
-    async fn read(&self, mut stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
+    async fn read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
         let started = Instant::now();
         let Ok(read) = ConfigRead::from_parts(
             &head.env,
@@ -129,8 +125,7 @@ impl Front {
         let Ok(answer) = read.answer(&self.center).await else {
             return Next::Hyper(stream);
         };
-        // While stopping, as hyper: the answer ends the connection.
-        let close = head.close || self.stopping.is_done();
+        let close = self.closes_after(head);
         let (status, bytes) = match answer {
             ReadAnswer::Full(body) => (StatusCode::OK, answer::json_ok(&body, close)),
             ReadAnswer::NotModified => (StatusCode::NOT_MODIFIED, answer::not_modified(close)),
@@ -139,14 +134,32 @@ impl Front {
                 (answer.status, answer.bytes(close).to_vec())
             }
         };
-        if stream.write_all(&bytes).await.is_err() {
-            return Next::Done;
-        }
-        self.read_metrics().record(status, started);
-        if close {
-            Next::Done
-        } else {
-            Next::Answered(stream)
-        }
+        written(stream, &bytes, close, self.read_metrics(), status, started).await
+    }
+
+    /// Whether the connection ends after this answer: the client asked, or (as hyper does
+    /// while stopping) the server is shutting down.
+    fn closes_after(&self, head: &DirectHead) -> bool {
+        head.close || self.stopping.is_done()
+    }
+}
+
+/// Writes an answer, counts it under `metrics`, and says what the connection does next.
+async fn written(
+    mut stream: TcpStream,
+    bytes: &[u8],
+    close: bool,
+    metrics: &Metrics,
+    status: StatusCode,
+    started: Instant,
+) -> Next {
+    if stream.write_all(bytes).await.is_err() {
+        return Next::Done;
+    }
+    metrics.record(status, started);
+    if close {
+        Next::Done
+    } else {
+        Next::Answered(stream)
     }
 }
