@@ -29,6 +29,6 @@ pub use model::{
 pub use notify::Notifier;
 pub use service::{
     Changes, ClientId, ConfigAnswer, ConfigCenter, Dependencies, RELEASE_TOPIC, ReleaseEvent,
-    ServedDocument,
+    ServedDocument, Serving,
 };
-pub use store::{ConfigStore, DocumentWrite, NewGray, SERVING_ACTIONS};
+pub use store::{ConfigStore, DocumentWrite, GrayDocument, NewGray, SERVING_ACTIONS};

@@ -35,7 +35,10 @@ use axum::Router;
 use keel_config_center::ConfigCenter;
 use keel_registry::Registry;
 
-pub use config::{NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead};
+pub use config::{
+    NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead, NacosReadAnswer, NacosWatch,
+    changed_answer, unchanged_answer,
+};
 pub use settings::{NacosAuth, NacosSettings};
 
 /// The Nacos routes under `/nacos/v1/`, to merge into a server's router (no fallback: the

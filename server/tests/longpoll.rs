@@ -545,3 +545,162 @@ fn nacos_listener_polls_are_held_outside_hyper_and_their_connection_serves_on() 
     );
     server.kill();
 }
+
+/// Publishes `content` as Nacos config `data_id` (group `G`) through the Nacos API, with
+/// `headers` (whole lines, e.g. `betaIps: …`) added.
+fn nacos_publish(port: u16, data_id: &str, content: &str, headers: &str) {
+    let mut conn = Conn::open(port);
+    conn.write(
+        format!(
+            "POST /nacos/v1/cs/configs?dataId={data_id}&group=G&content={content} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let answer = conn.read();
+    assert_eq!(
+        (answer.status, answer.text.as_str()),
+        (200, "true"),
+        "publishing {data_id}"
+    );
+}
+
+/// Opens a connection and sends a Nacos listener poll on `data_id` (group `G`) holding `md5`,
+/// held up to `timeout_ms`, with `headers` (whole lines) added.
+fn nacos_listener(port: u16, data_id: &str, md5: &str, timeout_ms: u32, headers: &str) -> Conn {
+    let body = format!("Listening-Configs={data_id}%02G%02{md5}%02%01");
+    let mut conn = Conn::open(port);
+    conn.write(
+        format!(
+            "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nHost: localhost\r\nLong-Pulling-Timeout: {timeout_ms}\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    conn
+}
+
+/// A Nacos listener on one config is parked in its namespace's lot, next to native long polls
+/// on the same namespace: one publish answers both, in one fan-out keel measures.
+#[test]
+fn nacos_listeners_share_the_namespaces_lot_with_native_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    nacos_publish(port, "d", "v1", "");
+    // Nacos config d of group G in the public namespace is keel namespace public/G/default/d.
+    let native = "/api/v1/envs/public/apps/G/clusters/default/namespaces/d";
+    let (_, read) = call(port, "GET", &format!("{native}/configs"), None).unwrap();
+    let key = read["data"]["release_key"].as_str().unwrap().to_owned();
+    let mut listener = nacos_listener(port, "d", &md5_hex("v1"), 30_000, "");
+    let mut poll = Conn::open(port);
+    poll.get(&format!(
+        "{native}/notifications?releaseKey={key}&timeout=30s"
+    ));
+    server.wait_parked(2.0);
+    nacos_publish(port, "d", "v2", "");
+    let woke = listener.read();
+    assert_eq!((woke.status, woke.text.as_str()), (200, "d%02G%01\n"));
+    assert_eq!(
+        woke.header("content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(woke.header("cache-control"), Some("no-cache,no-store"));
+    assert_eq!(woke.header("pragma"), Some("no-cache"));
+    let native_woke = poll.read();
+    assert_eq!(native_woke.status, 200);
+    assert_ne!(native_woke.body["data"][0]["release_key"], key.as_str());
+    assert_eq!(metric(port, "keel_config_fanout_last_clients "), Some(2.0));
+    server.wait_parked(0.0);
+    // Counted under the listener's own route and method, as the router counts it.
+    let answered = metric(
+        port,
+        "keel_http_requests_total{method=\"POST\",route=\"/nacos/v1/cs/configs/listener\",status=\"200\"} ",
+    );
+    assert_eq!(answered, Some(1.0));
+    // The connection goes on: it reads the new content and parks again.
+    listener.get("/nacos/v1/cs/configs?dataId=d&group=G");
+    assert_eq!(listener.read().text, "v2");
+    server.kill();
+}
+
+/// A listener on a config that does not exist yet is woken by its creation, one on an existing
+/// config by its deletion; a client that hangs up is let go at once; at the end of the hold
+/// the answer is an empty 200.
+#[test]
+fn parked_nacos_listeners_wake_on_creation_and_deletion_and_time_out_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    let mut created = nacos_listener(port, "later", "", 30_000, "");
+    let gone = nacos_listener(port, "later", "", 30_000, "");
+    server.wait_parked(2.0);
+    drop(gone);
+    server.wait_parked(1.0);
+    nacos_publish(port, "later", "v1", "");
+    assert_eq!(created.read().text, "later%02G%01\n");
+    server.wait_parked(0.0);
+
+    let mut deleted = nacos_listener(port, "later", &md5_hex("v1"), 30_000, "");
+    // The shortest hold Nacos allows (10 s), whatever the client asks.
+    let mut idle = nacos_listener(port, "later", &md5_hex("v1"), 1_000, "");
+    server.wait_parked(2.0);
+    let (status, body) = call(
+        port,
+        "DELETE",
+        "/nacos/v1/cs/configs?dataId=later&group=G",
+        None,
+    )
+    .unwrap();
+    assert_eq!((status, body), (200, json!(true)));
+    assert_eq!(deleted.read().text, "later%02G%01\n");
+    // The idle one held the deleted config's MD5 too: it is woken with it.
+    assert_eq!(idle.read().text, "later%02G%01\n");
+
+    // Up to date with "no config": it sleeps the whole hold, then an empty 200.
+    let started = std::time::Instant::now();
+    let mut empty = nacos_listener(port, "later", "", 10_000, "");
+    server.wait_parked(1.0);
+    let timed_out = empty.read();
+    assert_eq!((timed_out.status, timed_out.text.as_str()), (200, ""));
+    assert_eq!(timed_out.header("content-length"), Some("0"));
+    assert_eq!(timed_out.header("cache-control"), Some("no-cache,no-store"));
+    assert!(started.elapsed() >= Duration::from_millis(9_500));
+    server.kill();
+}
+
+/// A beta publish wakes only the listeners whose IP it names; the formal publish the rest.
+/// At shutdown every parked listener gets its empty 200 and the connection closes.
+#[test]
+fn a_beta_publish_wakes_only_its_listeners_and_shutdown_answers_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    nacos_publish(port, "b", "v1", "");
+    let v1 = md5_hex("v1");
+    let mut beta = nacos_listener(port, "b", &v1, 30_000, "X-Forwarded-For: 10.1.2.3\r\n");
+    let mut other = nacos_listener(port, "b", &v1, 30_000, "X-Forwarded-For: 10.9.9.9\r\n");
+    server.wait_parked(2.0);
+    nacos_publish(port, "b", "beta", "betaIps: 10.1.2.3\r\n");
+    assert_eq!(beta.read().text, "b%02G%01\n");
+    server.wait_parked(1.0);
+    // The beta client's next poll, holding the beta's MD5, parks.
+    let mut beta_again = nacos_listener(
+        port,
+        "b",
+        &md5_hex("beta"),
+        30_000,
+        "X-Forwarded-For: 10.1.2.3\r\n",
+    );
+    server.wait_parked(2.0);
+    server.terminate();
+    for conn in [&mut other, &mut beta_again] {
+        let answer = conn.read();
+        assert_eq!((answer.status, answer.text.as_str()), (200, ""));
+        assert_eq!(answer.header("connection"), Some("close"));
+        assert!(conn.closed());
+    }
+}
+
+fn md5_hex(text: &str) -> String {
+    keel_config_center::document::md5_hex(text)
+}

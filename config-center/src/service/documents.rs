@@ -13,7 +13,7 @@ use keel_clog::Context;
 
 use super::ConfigCenter;
 use super::served::ClientId;
-use crate::store::{DocumentWrite, NewGray};
+use crate::store::{DocumentWrite, GrayDocument, NewGray};
 use crate::{Error, Format, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
 /// What a text client is served for a namespace.
@@ -62,17 +62,20 @@ impl ConfigCenter {
             }))
     }
 
-    /// The MD5 of the document `client` is served for `id`, `""` when there is none.
-    async fn document_md5(
+    /// Whether the MD5 of the document `client` is served for `id` is `held` (`""`: the client
+    /// holds none, true when there is none).
+    pub async fn document_md5_is(
         &self,
         ctx: &Context,
         id: &NamespaceId,
         client: &ClientId,
-    ) -> Result<Arc<str>> {
-        Ok(self
-            .document(ctx, id, client)
-            .await?
-            .map_or_else(|| Arc::from(""), |d| d.md5))
+        held: &str,
+    ) -> Result<bool> {
+        match self.served(ctx, id).await {
+            Ok(served) => Ok(served.md5_for(client) == held),
+            Err(Error::NotFound(_)) => Ok(held.is_empty()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Publishes `document` as namespace `id`'s configuration (creating the app and namespace
@@ -96,20 +99,22 @@ impl ConfigCenter {
         Ok(release)
     }
 
-    /// Makes `document` the gray release of namespace `id` for the clients `rules` match (the
-    /// working copy and the main release stay), creating the namespace when missing.
+    /// Makes `gray.document` the gray release of namespace `id` for the clients `rules` match
+    /// (the working copy and the main release stay), creating the namespace when missing. With
+    /// `gray.expect_md5`, only if the active gray release's document has that MD5 (or there is
+    /// none): Conflict otherwise.
     pub async fn gray_document(
         &self,
         ctx: &Context,
         id: &NamespaceId,
-        document: DocumentWrite<'_>,
+        gray: GrayDocument<'_>,
         rules: &GrayRules,
         actor: &str,
     ) -> Result<GrayRelease> {
         rules.validate()?;
         // A beta of a config that has no formal release yet is allowed (as in Nacos).
         self.store
-            .ensure_namespace(ctx, id, document.format, actor)
+            .ensure_namespace(ctx, id, gray.document.format, actor)
             .await?;
         let key = self.new_release_key();
         let gray = self
@@ -123,7 +128,7 @@ impl ConfigCenter {
                     comment: "",
                     rules,
                 },
-                document,
+                gray,
                 actor,
             )
             .await?;
@@ -188,7 +193,7 @@ impl ConfigCenter {
             let mut changed = Vec::new();
             for (index, ((id, held), receiver)) in watches.iter().zip(&mut receivers).enumerate() {
                 let _ = receiver.borrow_and_update();
-                if *self.document_md5(ctx, id, client).await? != **held {
+                if !self.document_md5_is(ctx, id, client, held).await? {
                     changed.push(index);
                 }
             }

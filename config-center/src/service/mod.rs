@@ -14,6 +14,7 @@ mod served;
 mod writes;
 
 pub use documents::ServedDocument;
+pub use reads::Serving;
 pub use served::ClientId;
 
 use std::collections::{BTreeMap, HashMap};

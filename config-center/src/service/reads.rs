@@ -24,6 +24,12 @@ impl Serving {
             .for_client(client)
             .map_or("", |release| release.release_key.as_str())
     }
+
+    /// The MD5 of the document `client` is served (`""` while the namespace has no release):
+    /// what a text (Nacos) client holds. Computed once per release, on first use.
+    pub fn document_md5_for(&self, client: &ClientId) -> &str {
+        self.0.md5_for(client)
+    }
 }
 
 impl ConfigCenter {

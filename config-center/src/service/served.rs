@@ -97,6 +97,17 @@ impl Served {
         }
     }
 
+    /// The MD5 of what `client` is served as one document (`""` before the first release):
+    /// what a text client holds and compares, without copying the document.
+    pub(crate) fn md5_for(&self, client: &ClientId) -> &str {
+        match self.document_for(client) {
+            Some((release, cell, _)) => {
+                &cell.get_or_init(|| Document::of(release, self.format)).md5
+            }
+            None => "",
+        }
+    }
+
     /// What `client` is served as one document (`None` before the first release).
     pub(crate) fn document(&self, client: &ClientId) -> Option<(Arc<Release>, Document, bool)> {
         let (release, cell, gray) = self.document_for(client)?;

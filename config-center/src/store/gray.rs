@@ -11,10 +11,11 @@ use super::history::{self, Event};
 use super::releases::{self, NewRelease};
 use super::rows::{corrupt, decode_configs, encode_configs};
 use super::{ConfigStore, conflict_on_unique, input, items, locate, now_ms};
+use crate::document::{md5_hex, text_of};
 use crate::{Error, Format, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
 /// A row of `cc_gray_releases`.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 struct GrayRow {
     release_key: String,
     name: String,
@@ -70,6 +71,18 @@ fn not_active(id: &NamespaceId, key: &str) -> Error {
     ))
 }
 
+/// A document made a gray release (a Nacos beta publish), and how.
+#[derive(Debug, Clone, Copy)]
+pub struct GrayDocument<'a> {
+    /// The document.
+    pub document: DocumentWrite<'a>,
+    /// Compare-and-set: the MD5 the active gray release's document must have (any, when there
+    /// is no active gray release).
+    pub expect_md5: Option<&'a str>,
+    /// Fields added to the history entry (who published it from where).
+    pub detail: &'a serde_json::Value,
+}
+
 /// What a new gray release is made of (besides the working copy it snapshots).
 #[derive(Debug, Clone, Copy)]
 pub struct NewGray<'a> {
@@ -96,19 +109,20 @@ impl ConfigStore {
         self.create_gray_with(ctx, id, new, None, actor).await
     }
 
-    /// Makes `document` (not the working copy, which stays as it is) the namespace's gray
+    /// Makes `gray.document` (not the working copy, which stays as it is) the namespace's gray
     /// release for the clients `rules` match, replacing the active one (if any); a Nacos beta
-    /// publish. Records `gray.create`.
+    /// publish. With `gray.expect_md5`, only if there is no active gray release or the MD5 of
+    /// its document is that (compare-and-set); Conflict otherwise. Records `gray.create`, with
+    /// `gray.detail`'s fields added.
     pub async fn create_gray_document(
         &self,
         ctx: &Context,
         id: &NamespaceId,
         new: NewGray<'_>,
-        document: DocumentWrite<'_>,
+        gray: GrayDocument<'_>,
         actor: &str,
     ) -> Result<GrayRelease> {
-        self.create_gray_with(ctx, id, new, Some(document), actor)
-            .await
+        self.create_gray_with(ctx, id, new, Some(gray), actor).await
     }
 
     async fn create_gray_with(
@@ -116,10 +130,14 @@ impl ConfigStore {
         ctx: &Context,
         id: &NamespaceId,
         new: NewGray<'_>,
-        document: Option<DocumentWrite<'_>>,
+        document: Option<GrayDocument<'_>>,
         actor: &str,
     ) -> Result<GrayRelease> {
-        let parsed = document.map(ParsedDocument::parse).transpose()?;
+        let parsed = document
+            .map(|gray| ParsedDocument::parse(gray.document))
+            .transpose()?;
+        let expect_md5 = document.and_then(|gray| gray.expect_md5);
+        let detail = document.map(|gray| gray.detail);
         let NewGray {
             release_key,
             name,
@@ -149,9 +167,25 @@ impl ConfigStore {
                         ),
                     };
                     let stored = encode_configs(&configs)?;
-                    let replaced = active(&mut Conn::Tx(tx), ctx, ns.id)
-                        .await?
-                        .map(|row| row.release_key);
+                    let active = active(&mut Conn::Tx(tx), ctx, ns.id).await?;
+                    if let (Some(expected), Some(row)) = (expect_md5, &active) {
+                        let current = row.clone().into_gray(id)?;
+                        let current = md5_hex(&text_of(&current.release, ns.format));
+                        if current != expected {
+                            return Err(Error::Conflict(format!(
+                                "the gray release of namespace {id} changed: its document's MD5 is {current}, not {expected}"
+                            )));
+                        }
+                    }
+                    let replaced = active.map(|row| row.release_key);
+                    let mut recorded = json!({ "name": name, "rules": rules, "replaced": replaced, "keys": configs.len() });
+                    if let (Some(serde_json::Value::Object(extra)), Some(fields)) =
+                        (detail, recorded.as_object_mut())
+                    {
+                        for (field, value) in extra {
+                            fields.entry(field.clone()).or_insert_with(|| value.clone());
+                        }
+                    }
                     let delete = tx
                         .dialect()
                         .sql("DELETE FROM cc_gray_releases WHERE namespace_id = ?");
@@ -202,7 +236,7 @@ impl ConfigStore {
                             actor,
                             "gray.create",
                             release_key,
-                            json!({ "name": name, "rules": rules, "replaced": replaced, "keys": configs.len() }),
+                            recorded,
                         ),
                     )
                     .await?;

@@ -26,7 +26,7 @@ mod conn;
 mod documents;
 pub use documents::{DocumentWrite, SERVING_ACTIONS};
 mod gray;
-pub use gray::NewGray;
+pub use gray::{GrayDocument, NewGray};
 mod history;
 mod input;
 mod items;

@@ -9,13 +9,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use keel_config_center::{ClientId, ConfigCenter, DocumentWrite, Error, GrayRules};
+use keel_config_center::{
+    ClientId, ConfigCenter, DocumentWrite, Error, GrayDocument, GrayRules, ServedDocument,
+};
 use serde_json::json;
 
 use super::client::{Caller, actor, client_id};
 use super::keys::{ConfigKey, config_key, env_of, keel_name, tenant};
 use super::types::{config_type, format_of, media_type};
-use super::{Configs, json_true, no_cache, page_answer, page_of};
+use super::{Configs, NO_CACHE, json_true, page_answer, page_of};
 use crate::error::{NacosError, NacosResult, TEXT_PLAIN};
 use crate::params::Params;
 
@@ -38,45 +40,63 @@ pub(crate) async fn read(
     answer_read(&configs.center, &key, &client_id(caller.ip)).await
 }
 
+/// The document `client` reads for `key`, if there is one.
+pub(crate) async fn read_document(
+    center: &ConfigCenter,
+    key: &ConfigKey,
+    client: &ClientId,
+) -> NacosResult<Option<ServedDocument>> {
+    Ok(center
+        .document(&keel_clog::Context::new(), &key.id, client)
+        .await?)
+}
+
 /// The answer to a read of `key` by `client`: the document with Nacos's headers, or 404.
 pub(crate) async fn answer_read(
     center: &ConfigCenter,
     key: &ConfigKey,
     client: &ClientId,
 ) -> NacosResult {
-    let Some(doc) = center
-        .document(&keel_clog::Context::new(), &key.id, client)
-        .await?
-    else {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))],
-            NOT_FOUND_BODY,
-        )
-            .into_response());
+    let Some(doc) = read_document(center, key, client).await? else {
+        return Ok(not_found());
     };
-    let kind = config_type(doc.content_type.as_deref(), doc.format);
     // The cached text itself is the body: no copy per read.
-    let body = Bytes::from_owner(SharedText(doc.text));
-    let mut response = (no_cache(), body).into_response();
+    let mut response = Bytes::from_owner(SharedText(Arc::clone(&doc.text))).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(media_type(&kind)),
-    );
-    let mut set = |name: &'static str, value: &str| {
+    each_read_header(&doc, |name, value| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
-    };
-    set("config-type", &kind);
-    set("content-md5", &doc.md5);
-    let modified = UNIX_EPOCH + Duration::from_millis(u64::try_from(doc.modified_at).unwrap_or(0));
-    set("last-modified", &httpdate::fmt_http_date(modified));
-    if doc.gray {
-        set("isbeta", "true");
-    }
+    });
     Ok(response)
+}
+
+/// Nacos's answer to a read of a config that does not exist.
+pub(crate) fn not_found() -> axum::response::Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))],
+        NOT_FOUND_BODY,
+    )
+        .into_response()
+}
+
+/// Calls `emit` with each header of the answer reading `doc` (lower-case names, in Nacos's
+/// order); the body is `doc.text`. The one list both the router and `keel serve`'s front answer
+/// with.
+pub(crate) fn each_read_header(doc: &ServedDocument, mut emit: impl FnMut(&'static str, &str)) {
+    let kind = config_type(doc.content_type.as_deref(), doc.format);
+    emit("content-type", media_type(&kind));
+    for (name, value) in NO_CACHE {
+        emit(name, value);
+    }
+    emit("config-type", &kind);
+    emit("content-md5", &doc.md5);
+    let modified = UNIX_EPOCH + Duration::from_millis(u64::try_from(doc.modified_at).unwrap_or(0));
+    emit("last-modified", &httpdate::fmt_http_date(modified));
+    if doc.gray {
+        emit("isbeta", "true");
+    }
 }
 
 /// `GET …?search=accurate&dataId=&group=`: one page of the configs of a tenant, with their
@@ -196,6 +216,8 @@ pub(crate) async fn publish(
         "group": key.group,
     });
     let ctx = keel_clog::Context::new();
+    // With a beta, compared against the beta's MD5 (any, when there is no beta), as Nacos does.
+    let expect = caller.header("casmd5").map(str::trim);
     if let Some(ips) = caller.header("betaips").filter(|v| !v.trim().is_empty()) {
         let rules = GrayRules {
             ips: ips
@@ -206,19 +228,28 @@ pub(crate) async fn publish(
                 .collect(),
             ..GrayRules::default()
         };
-        configs
+        let gray = GrayDocument {
+            document,
+            expect_md5: expect,
+            detail: &detail,
+        };
+        let published = configs
             .center
-            .gray_document(&ctx, &key.id, document, &rules, &actor)
-            .await?;
-        return Ok(json_true());
+            .gray_document(&ctx, &key.id, gray, &rules, &actor)
+            .await;
+        return cas_answer(published.map(|_| ()), expect);
     }
-    let expect = caller.header("casmd5").map(str::trim);
-    match configs
+    let published = configs
         .center
         .publish_document(&ctx, &key.id, document, expect, &actor, detail)
-        .await
-    {
-        Ok(_) => Ok(json_true()),
+        .await;
+    cas_answer(published.map(|_| ()), expect)
+}
+
+/// The answer to a publish that was a compare-and-set when `expect` is set.
+fn cas_answer(published: keel_config_center::Result<()>, expect: Option<&str>) -> NacosResult {
+    match published {
+        Ok(()) => Ok(json_true()),
         // Nacos answers 500 here; a stale compare-and-set is the client's conflict, not an
         // outage (clients would try the next server), so keel answers 409 with Nacos's text.
         Err(Error::Conflict(_)) if expect.is_some() => Err(NacosError::status(

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use keel_config_center::ConfigCenter;
+use keel_config_center::{ClientId, ConfigCenter};
 
 use super::client::{Caller, client_id};
 use super::keys::{ConfigKey, resolve, tenant};
@@ -145,6 +145,24 @@ impl Poll {
         !self.wait.is_zero()
     }
 
+    /// How long it may wait.
+    pub(crate) fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// The one config it watches, when it watches exactly one.
+    pub(crate) fn single(&self) -> Option<&Record> {
+        match self.records.as_slice() {
+            [record] => Some(record),
+            _ => None,
+        }
+    }
+
+    /// The client gray (beta) rules are matched against.
+    pub(crate) fn client(&self) -> ClientId {
+        client_id(self.ip)
+    }
+
     /// Waits as Nacos does and answers: the changed keys, or nothing at the end of the hold.
     pub(crate) async fn answer(&self, center: &ConfigCenter) -> NacosResult {
         let watches: Vec<_> = self
@@ -156,14 +174,14 @@ impl Poll {
             .wait_for_documents(
                 &keel_clog::Context::new(),
                 &watches,
-                &client_id(self.ip),
+                &self.client(),
                 self.wait,
             )
             .await?;
         if changed.is_empty() {
-            return Ok(answer(String::new()));
+            return Ok(listener_answer(String::new()));
         }
-        Ok(answer(encode_changed(
+        Ok(listener_answer(encode_changed(
             changed
                 .iter()
                 .filter_map(|&i| self.records.get(i))
@@ -183,7 +201,8 @@ pub(crate) async fn listen(
         .await
 }
 
-fn answer(body: String) -> Response {
+/// A listener's answer with `body`: the encoded changed keys, or empty (nothing changed).
+pub(crate) fn listener_answer(body: String) -> Response {
     (
         no_cache(),
         [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN))],

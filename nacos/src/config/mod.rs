@@ -24,7 +24,10 @@ use crate::NacosSettings;
 use crate::error::NacosResult;
 use crate::params::{Params, parse_int};
 
-pub use direct::{NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead};
+pub use direct::{
+    NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead, NacosReadAnswer, NacosWatch,
+    changed_answer, unchanged_answer,
+};
 
 /// What the config handlers share.
 pub(crate) struct Configs {
@@ -48,18 +51,20 @@ pub(crate) fn routes(center: Arc<ConfigCenter>, settings: Arc<NacosSettings>) ->
 }
 
 /// The headers Nacos puts on config reads and listener answers so nothing caches them.
+pub(crate) const NO_CACHE: [(&str, &str); 3] = [
+    ("pragma", "no-cache"),
+    ("expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ("cache-control", "no-cache,no-store"),
+];
+
+/// [`NO_CACHE`] as header pairs.
 pub(crate) fn no_cache() -> [(HeaderName, HeaderValue); 3] {
-    [
-        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    NO_CACHE.map(|(name, value)| {
         (
-            header::EXPIRES,
-            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
-        ),
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache,no-store"),
-        ),
-    ]
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    })
 }
 
 /// Nacos's answer to a config write: `true` as JSON, four bytes. Clients compare it exactly.

@@ -16,47 +16,59 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// Encodes `response` (a complete body: the config center's answers are).
+    /// Encodes `response` (a complete body: the config center's answers are) for clients of
+    /// both kinds: an answer shared by many.
     pub(crate) async fn encode(response: Response) -> Answer {
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
-        let status = parts.status;
-        let head = |close: bool| {
-            let mut out = Vec::with_capacity(128 + body.len());
-            let _ = write!(
-                out,
-                "HTTP/1.1 {} {}\r\n",
-                status.as_str(),
-                status.canonical_reason().unwrap_or("")
-            );
-            for (name, value) in &parts.headers {
-                out.extend_from_slice(name.as_str().as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
-            // As hyper: no length on a 304 (it has no body), and `connection: close` when the
-            // connection ends after this answer.
-            if status != StatusCode::NOT_MODIFIED {
-                let _ = write!(out, "content-length: {}\r\n", body.len());
-            }
-            end_head(&mut out, close);
-            out.extend_from_slice(&body);
-            Bytes::from(out)
-        };
         Answer {
-            status,
-            keep_alive: head(false),
-            close: head(true),
+            status: parts.status,
+            keep_alive: Bytes::from(encode_with(&parts, &body, false)),
+            close: Bytes::from(encode_with(&parts, &body, true)),
         }
+    }
+
+    /// Encodes `response` for one client (`close`: the connection ends after it).
+    pub(crate) async fn encode_once(response: Response, close: bool) -> (StatusCode, Vec<u8>) {
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        (parts.status, encode_with(&parts, &body, close))
     }
 
     /// The bytes for a client that asked to close (or is closed at shutdown) or keeps it.
     pub(crate) fn bytes(&self, close: bool) -> &Bytes {
         if close { &self.close } else { &self.keep_alive }
     }
+}
+
+/// The bytes hyper would write for an answer of `parts` and `body`.
+fn encode_with(parts: &axum::http::response::Parts, body: &[u8], close: bool) -> Vec<u8> {
+    let status = parts.status;
+    let mut out = Vec::with_capacity(256 + body.len());
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    // As hyper: no length on a 304 (it has no body), and `connection: close` when the
+    // connection ends after this answer.
+    if status != StatusCode::NOT_MODIFIED {
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
+    end_head(&mut out, close);
+    out.extend_from_slice(body);
+    out
 }
 
 /// Ends a head: `connection: close` when the connection ends after this answer, the `date`
@@ -86,8 +98,14 @@ thread_local! {
 
 /// A 200 answer with a JSON body, as the router sends it.
 pub(crate) fn json_ok(body: &[u8], close: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 160);
-    out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n");
+    ok_with(b"content-type: application/json\r\n", body, close)
+}
+
+/// A 200 answer with `headers` (whole lines) and `body`.
+pub(crate) fn ok_with(headers: &[u8], body: &[u8], close: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(headers.len() + body.len() + 128);
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    out.extend_from_slice(headers);
     let _ = write!(out, "content-length: {}\r\n", body.len());
     end_head(&mut out, close);
     out.extend_from_slice(body);

@@ -1,6 +1,10 @@
 //! The long polls parked on one namespace, and the one task that answers them: on a release it
-//! writes one answer, encoded once, to every client it changes; at a client's deadline a 304;
-//! at shutdown a 304 to all. A client that hangs up is dropped at once.
+//! writes one answer, encoded once, to every client it changes; at a client's deadline "no
+//! change"; at shutdown "no change" to all. A client that hangs up is dropped at once.
+//!
+//! Native long polls and Nacos listener polls on the namespace share its lot: they differ only
+//! in what the client holds (a release key, a document's MD5) and in the answers' bytes (see
+//! [`Watch`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,17 +16,23 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use keel_clog::Context;
-use keel_config_center::{ClientId, long_poll_changed, long_poll_unchanged};
+use keel_config_center::{Error, Serving, long_poll_changed, long_poll_unchanged};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 
 use super::answer::Answer;
-use super::parked::{Event, Parked, Waiting};
+use super::parked::{Event, Parked, Waiting, Watch, WatchKind};
 use super::{Front, LotKey};
 
-/// The release key a client is served now; `None` until the namespace could be read (its polls
-/// then wait for the next release or their deadline).
-type KeyFor = Option<Box<dyn Fn(&ClientId) -> String + Send + Sync>>;
+/// What the namespace serves, as far as its lot knows.
+enum View {
+    /// Not read yet, or unreadable since the lot started: its polls wait for the next release
+    /// or their deadline.
+    Unknown,
+    /// The namespace does not exist (yet, or any more): no release, no document.
+    Absent,
+    Serving(Serving),
+}
 
 /// How long a "no change" answer (its `date`) is reused.
 const UNCHANGED_FOR: Duration = Duration::from_secs(1);
@@ -31,10 +41,12 @@ struct Lot {
     front: Arc<Front>,
     key: LotKey,
     waiting: FuturesUnordered<Waiting>,
-    key_for: KeyFor,
-    /// Answers by release key, encoded once per release.
-    answers: HashMap<String, Answer>,
-    unchanged: Option<(Instant, Answer)>,
+    view: View,
+    /// Native answers by release key and Nacos answers by body, encoded once per release.
+    releases: HashMap<String, Answer>,
+    documents: HashMap<Box<str>, Answer>,
+    /// The "no change" answers of each kind, with when they were encoded.
+    unchanged: HashMap<WatchKind, (Instant, Answer)>,
 }
 
 /// Runs the lot of `key`: its polls arrive on `incoming`; `receiver` says when the namespace
@@ -49,9 +61,10 @@ pub(super) async fn run(
         front: Arc::clone(&front),
         key,
         waiting: FuturesUnordered::new(),
-        key_for: None,
-        answers: HashMap::new(),
-        unchanged: None,
+        view: View::Unknown,
+        releases: HashMap::new(),
+        documents: HashMap::new(),
+        unchanged: HashMap::new(),
     };
     lot.refresh(&mut receiver).await;
     loop {
@@ -84,7 +97,6 @@ pub(super) async fn run(
     incoming.close();
     drop(receiver);
     front.counts.receivers.fetch_sub(1, Ordering::Relaxed);
-    let answer = lot.unchanged().await;
     let mut all: Vec<Parked> = std::mem::take(&mut lot.waiting)
         .into_iter()
         .filter_map(Waiting::take)
@@ -95,6 +107,7 @@ pub(super) async fn run(
     for mut parked in all {
         front.counts.parked.fetch_sub(1, Ordering::Relaxed);
         parked.close = true;
+        let answer = lot.unchanged(parked.watch.kind()).await;
         lot.deliver(parked, &answer);
     }
 }
@@ -109,61 +122,90 @@ impl Lot {
             .serving(&Context::new(), &self.key.1)
             .await
         {
-            Ok(serving) => {
-                self.key_for = Some(Box::new(move |client| {
-                    serving.release_key_for(client).to_owned()
-                }));
-                self.answers.clear();
-            }
+            Ok(serving) => self.view = View::Serving(serving),
+            // Created later, or deleted: a Nacos client holding a document is told at once.
+            Err(Error::NotFound(_)) => self.view = View::Absent,
             // Keeps the last view: the next release or the clients' deadlines still answer.
             Err(e) => {
-                tracing::warn!(namespace = %self.key.1, error = %e, "reading a released namespace for its long polls")
+                tracing::warn!(namespace = %self.key.1, error = %e, "reading a released namespace for its long polls");
+                return;
+            }
+        }
+        self.releases.clear();
+        self.documents.clear();
+    }
+
+    /// The answer for `parked` when what its client is served is not what it holds; `None`
+    /// while it is (or the lot does not know).
+    async fn changed_for(&mut self, parked: &Parked) -> Option<Answer> {
+        match &parked.watch {
+            Watch::Release(known) => {
+                let View::Serving(serving) = &self.view else {
+                    return None;
+                };
+                let current = serving.release_key_for(&parked.client);
+                if current == &**known {
+                    return None;
+                }
+                if let Some(answer) = self.releases.get(current) {
+                    return Some(answer.clone());
+                }
+                let current = current.to_owned();
+                let answer = Answer::encode(long_poll_changed(&self.key.0, &current)).await;
+                self.releases.insert(current, answer.clone());
+                Some(answer)
+            }
+            Watch::Document { md5, changed } => {
+                let current = match &self.view {
+                    View::Unknown => return None,
+                    View::Absent => "",
+                    View::Serving(serving) => serving.document_md5_for(&parked.client),
+                };
+                if current == &**md5 {
+                    return None;
+                }
+                if let Some(answer) = self.documents.get(changed) {
+                    return Some(answer.clone());
+                }
+                let answer = Answer::encode(keel_nacos::changed_answer(changed)).await;
+                self.documents.insert(changed.clone(), answer.clone());
+                Some(answer)
             }
         }
     }
 
-    /// The answer for clients now served `release_key`.
-    async fn changed(&mut self, release_key: &str) -> Answer {
-        if let Some(answer) = self.answers.get(release_key) {
-            return answer.clone();
-        }
-        let answer = Answer::encode(long_poll_changed(&self.key.0, release_key)).await;
-        self.answers.insert(release_key.to_owned(), answer.clone());
-        answer
-    }
-
-    async fn unchanged(&mut self) -> Answer {
-        if let Some((at, answer)) = &self.unchanged
+    /// The "no change" answer for polls of `kind` (a 304 or an empty 200), its `date` reused
+    /// for a second.
+    async fn unchanged(&mut self, kind: WatchKind) -> Answer {
+        if let Some((at, answer)) = self.unchanged.get(&kind)
             && at.elapsed() < UNCHANGED_FOR
         {
             return answer.clone();
         }
-        let answer = Answer::encode(long_poll_unchanged()).await;
-        self.unchanged = Some((Instant::now(), answer.clone()));
+        let response = match kind {
+            WatchKind::Release => long_poll_unchanged(),
+            WatchKind::Document => keel_nacos::unchanged_answer(),
+        };
+        let answer = Answer::encode(response).await;
+        self.unchanged
+            .insert(kind, (Instant::now(), answer.clone()));
         answer
-    }
-
-    /// What `parked`'s client is served now, if that is not what it holds.
-    fn changed_for(&self, parked: &Parked) -> Option<String> {
-        let current = (self.key_for.as_ref()?)(&parked.client);
-        (*current != *parked.known).then_some(current)
     }
 
     /// A poll arriving: answered if the namespace changed for it since it looked, else parked.
     async fn admit(&mut self, parked: Parked) {
-        let Some(current) = self.changed_for(&parked) else {
+        let Some(answer) = self.changed_for(&parked).await else {
             self.waiting.push(Waiting(Some(parked)));
             return;
         };
         self.front.counts.parked.fetch_sub(1, Ordering::Relaxed);
-        let answer = self.changed(&current).await;
         self.deliver(parked, &answer);
     }
 
     async fn on_event(&mut self, event: Event) {
         self.front.counts.parked.fetch_sub(1, Ordering::Relaxed);
         if let Event::Expired(parked) = event {
-            let answer = self.unchanged().await;
+            let answer = self.unchanged(parked.watch.kind()).await;
             self.deliver(parked, &answer);
         }
     }
@@ -182,12 +224,11 @@ impl Lot {
             let Some(parked) = waiting.take() else {
                 continue;
             };
-            let Some(current) = self.changed_for(&parked) else {
+            let Some(answer) = self.changed_for(&parked).await else {
                 self.waiting.push(Waiting(Some(parked)));
                 continue;
             };
             self.front.counts.parked.fetch_sub(1, Ordering::Relaxed);
-            let answer = self.changed(&current).await;
             let bytes = answer.bytes(parked.close).clone();
             due.push((parked, bytes));
         }

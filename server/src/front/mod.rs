@@ -1,6 +1,7 @@
 //! The HTTP front of `keel serve`: its own accept loop, which answers and parks
-//! single-namespace long polls and answers config reads itself, and hands every other request
-//! to hyper unchanged.
+//! single-namespace long polls — native ones, and Nacos listener polls on one config — and
+//! answers config reads (native and Nacos) itself, and hands every other request to hyper
+//! unchanged.
 //!
 //! Why: a long poll parked inside hyper is a whole HTTP connection — read and write buffers,
 //! the handler's boxed future, a task: ~24 KB — and a release woke each one separately through
@@ -12,8 +13,8 @@
 //! - `connection`: one connection at a request boundary — a long poll, or hyper from here on;
 //! - `head`: recognising a long-poll head; `rewind`: replaying what was read to hyper;
 //! - `poll`: validating, answering at once or parking a long poll; `lot`: the parked polls of
-//!   one namespace; `parked`: one parked poll; `read`: config reads; `answer`: the encoded
-//!   answers.
+//!   one namespace, native and Nacos alike; `parked`: one parked poll and what its client
+//!   holds; `read`: config reads and Nacos listener polls; `answer`: the encoded answers.
 
 mod accept;
 mod answer;

@@ -1,5 +1,6 @@
-//! A parked long poll: its socket, what the client holds, and its deadline — a few hundred
-//! bytes, where a poll parked inside hyper held a whole HTTP connection (~24 KB).
+//! A parked long poll — a native one or a Nacos listener poll on one config: its socket, what
+//! the client holds, and its deadline — a few hundred bytes, where a poll parked inside hyper
+//! held a whole HTTP connection (~24 KB).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,8 +21,8 @@ const MAX_EARLY_BYTES: usize = 64 * 1024;
 pub(crate) struct Parked {
     pub(crate) stream: TcpStream,
     pub(crate) peer: SocketAddr,
-    /// The release key the client holds.
-    pub(crate) known: Box<str>,
+    /// What the client holds, and so how it is answered.
+    pub(crate) watch: Watch,
     pub(crate) client: ClientId,
     /// The client asked to close the connection after the answer.
     pub(crate) close: bool,
@@ -36,7 +37,7 @@ impl Parked {
     pub(crate) fn new(
         stream: TcpStream,
         peer: SocketAddr,
-        known: String,
+        watch: Watch,
         client: ClientId,
         close: bool,
         started: Instant,
@@ -45,12 +46,40 @@ impl Parked {
         Parked {
             stream,
             peer,
-            known: known.into_boxed_str(),
+            watch,
             client,
             close,
             started,
             early: None,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+}
+
+/// What a parked poll's client holds, which says how it is answered.
+#[derive(Debug)]
+pub(crate) enum Watch {
+    /// A native long poll: the release key the client holds. Answered with the namespace's
+    /// change notice, or 304 at its deadline.
+    Release(Box<str>),
+    /// A Nacos listener poll on one config: the MD5 of the document the client holds (`""`:
+    /// none), and the body telling it that config changed. Answered with that body, or an empty
+    /// 200 at its deadline.
+    Document { md5: Box<str>, changed: Box<str> },
+}
+
+/// The kinds of [`Watch`], for what their answers share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum WatchKind {
+    Release,
+    Document,
+}
+
+impl Watch {
+    pub(crate) fn kind(&self) -> WatchKind {
+        match self {
+            Watch::Release(_) => WatchKind::Release,
+            Watch::Document { .. } => WatchKind::Document,
         }
     }
 }

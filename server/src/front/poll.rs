@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::answer::Answer;
 use super::head::DirectHead;
-use super::parked::Parked;
+use super::parked::{Parked, Watch, WatchKind};
 use super::{Front, LotKey, connection, lot};
 
 /// What the connection does after a long poll.
@@ -43,12 +43,12 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(super) fn new(route: &'static str) -> Self {
-        let requests = |status: &'static str| metrics::counter!("keel_http_requests_total", "method" => "GET", "route" => route, "status" => status);
+    pub(super) fn new(method: &'static str, route: &'static str) -> Self {
+        let requests = |status: &'static str| metrics::counter!("keel_http_requests_total", "method" => method, "route" => route, "status" => status);
         Metrics {
             changed: requests("200"),
             unchanged: requests("304"),
-            duration: metrics::histogram!("keel_http_request_duration_seconds", "method" => "GET", "route" => route),
+            duration: metrics::histogram!("keel_http_request_duration_seconds", "method" => method, "route" => route),
         }
     }
 
@@ -65,7 +65,7 @@ impl Metrics {
 impl Front {
     pub(super) fn metrics(&self) -> &Metrics {
         self.poll_metrics
-            .get_or_init(|| Metrics::new(LONG_POLL_ROUTE))
+            .get_or_init(|| Metrics::new("GET", LONG_POLL_ROUTE))
     }
 
     /// Serves the long poll `head`, read from `stream`.
@@ -108,7 +108,7 @@ impl Front {
             let parked = Parked::new(
                 stream,
                 peer,
-                poll.release_key,
+                Watch::Release(poll.release_key.into_boxed_str()),
                 poll.client,
                 head.close,
                 started,
@@ -164,7 +164,11 @@ impl Front {
     /// After an answer to `parked` was written: metrics, then the connection goes on (its next
     /// request read here) or ends.
     pub(super) fn resume(self: &Arc<Self>, parked: Parked, status: StatusCode) {
-        self.metrics().record(status, parked.started);
+        let metrics = match parked.watch.kind() {
+            WatchKind::Release => self.metrics(),
+            WatchKind::Document => self.nacos_listen_metrics(),
+        };
+        metrics.record(status, parked.started);
         if parked.close {
             return;
         }

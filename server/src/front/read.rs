@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::StatusCode;
+use keel_clog::Context;
 use keel_config_center::{CONFIG_READ_ROUTE, ConfigRead, ReadAnswer};
+use keel_nacos::NacosReadAnswer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::Front;
 use super::answer::{self, Answer};
 use super::head::{DirectHead, Kind};
+use super::parked::{Parked, Watch};
 use super::poll::{Metrics, Next};
 
 impl Front {
@@ -32,15 +35,21 @@ impl Front {
         }
     }
 
-    fn nacos_listen_metrics(&self) -> &Metrics {
+    pub(super) fn nacos_listen_metrics(&self) -> &Metrics {
         self.nacos_listen_metrics
-            .get_or_init(|| Metrics::new(keel_nacos::NACOS_LISTENER_PATH))
+            .get_or_init(|| Metrics::new("POST", keel_nacos::NACOS_LISTENER_PATH))
     }
 
-    /// A Nacos listener poll that waits: held by this connection's own task — its socket, the
-    /// records and a timer, a few KB — instead of a hyper connection (~28 KB), and answered by
-    /// the handler's own code (`keel_nacos::NacosListen`).
-    async fn nacos_listen(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
+    /// A Nacos listener poll that waits. On one config (as most are) and up to date, it is
+    /// parked in that namespace's lot, next to native long polls; otherwise (behind, several
+    /// configs, or the server stopping) the handler's own code waits and answers
+    /// (`keel_nacos::NacosListen`), held by this connection's task rather than by hyper.
+    async fn nacos_listen(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        head: &DirectHead,
+    ) -> Next {
         let started = Instant::now();
         let Some(listen) = keel_nacos::NacosListen::from_parts(
             &self.nacos,
@@ -54,23 +63,39 @@ impl Front {
         if !self.admitted(head, peer).await {
             return Next::Hyper(stream);
         }
-        let answer = Answer::encode(listen.answer(&self.center).await).await;
+        if let Some(watch) = listen.single().filter(|_| !self.stopping.is_done()) {
+            let up_to_date = self
+                .center
+                .document_md5_is(&Context::new(), &watch.namespace, &watch.client, &watch.md5)
+                .await;
+            if matches!(up_to_date, Ok(true)) {
+                let deadline = tokio::time::Instant::from_std(started) + watch.hold;
+                let held = Watch::Document {
+                    md5: watch.md5.into_boxed_str(),
+                    changed: watch.changed.into_boxed_str(),
+                };
+                let parked = Parked::new(
+                    stream,
+                    peer,
+                    held,
+                    watch.client,
+                    head.close,
+                    started,
+                    deadline,
+                );
+                self.park((watch.namespace.clone(), watch.namespace), parked);
+                return Next::Done;
+            }
+        }
         let close = self.closes_after(head);
+        let (status, bytes) = Answer::encode_once(listen.answer(&self.center).await, close).await;
         let metrics = self.nacos_listen_metrics();
-        written(
-            stream,
-            answer.bytes(close),
-            close,
-            metrics,
-            answer.status,
-            started,
-        )
-        .await
+        written(stream, &bytes, close, metrics, status, started).await
     }
 
     fn nacos_read_metrics(&self) -> &Metrics {
         self.nacos_read_metrics
-            .get_or_init(|| Metrics::new(keel_nacos::NACOS_READ_PATH))
+            .get_or_init(|| Metrics::new("GET", keel_nacos::NACOS_READ_PATH))
     }
 
     /// A Nacos config read: the handler's own answer (`keel_nacos::NacosRead`), without hyper;
@@ -88,23 +113,21 @@ impl Front {
         if !self.admitted(head, peer).await {
             return Next::Hyper(stream);
         }
-        let answer = Answer::encode(read.answer(&self.center).await).await;
         let close = self.closes_after(head);
+        let (status, bytes) = match read.answer(&self.center).await {
+            NacosReadAnswer::Found { headers, body } => (
+                StatusCode::OK,
+                answer::ok_with(&headers, body.as_bytes(), close),
+            ),
+            NacosReadAnswer::Other(response) => Answer::encode_once(response, close).await,
+        };
         let metrics = self.nacos_read_metrics();
-        written(
-            stream,
-            answer.bytes(close),
-            close,
-            metrics,
-            answer.status,
-            started,
-        )
-        .await
+        written(stream, &bytes, close, metrics, status, started).await
     }
 
     fn read_metrics(&self) -> &Metrics {
         self.read_metrics
-            .get_or_init(|| Metrics::new(CONFIG_READ_ROUTE))
+            .get_or_init(|| Metrics::new("GET", CONFIG_READ_ROUTE))
     }
 
     async fn read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
@@ -129,10 +152,7 @@ impl Front {
         let (status, bytes) = match answer {
             ReadAnswer::Full(body) => (StatusCode::OK, answer::json_ok(&body, close)),
             ReadAnswer::NotModified => (StatusCode::NOT_MODIFIED, answer::not_modified(close)),
-            ReadAnswer::Other(response) => {
-                let answer = Answer::encode(response).await;
-                (answer.status, answer.bytes(close).to_vec())
-            }
+            ReadAnswer::Other(response) => Answer::encode_once(response, close).await,
         };
         written(stream, &bytes, close, self.read_metrics(), status, started).await
     }

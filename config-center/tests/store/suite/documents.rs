@@ -6,7 +6,7 @@
 
 use keel_config_center::document::{md5_hex, text_of};
 use keel_config_center::{
-    ConfigStore, DocumentWrite, Format, GrayRules, NamespaceId, NewGray, Release,
+    ConfigStore, DocumentWrite, Format, GrayDocument, GrayRules, NamespaceId, NewGray, Release,
 };
 use serde_json::json;
 
@@ -33,6 +33,17 @@ fn doc<'a>(format: Format, text: &'a str, content_type: &'a str) -> DocumentWrit
         format,
         text,
         content_type,
+    }
+}
+
+/// `document` as a gray release, compare-and-set on `cas`, recording where it came from.
+fn gray_doc<'a>(document: DocumentWrite<'a>, cas: Option<&'a str>) -> GrayDocument<'a> {
+    static DETAIL: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(|| json!({"srcIp": "10.0.0.9", "name": "not this"}));
+    GrayDocument {
+        document,
+        expect_md5: cas,
+        detail: &DETAIL,
     }
 }
 
@@ -214,7 +225,13 @@ pub(crate) async fn gray_documents_and_deletes(f: &Fixture) {
         rules: &rules,
     };
     let gray = s
-        .create_gray_document(&ctx(), &id, new, doc(Format::Text, "beta", "html"), ACTOR)
+        .create_gray_document(
+            &ctx(),
+            &id,
+            new,
+            gray_doc(doc(Format::Text, "beta", "html"), None),
+            ACTOR,
+        )
         .await
         .unwrap();
     // The gray is the given document, not the working copy (which keeps its draft).
@@ -232,12 +249,45 @@ pub(crate) async fn gray_documents_and_deletes(f: &Fixture) {
                 release_key: "g2",
                 ..new
             },
-            doc(Format::Json, "{}", "json"),
+            gray_doc(doc(Format::Json, "{}", "json"), None),
             ACTOR,
         )
         .await,
         "cannot change the format",
     );
+    // Compare-and-set against the active gray's document: a stale MD5 is a conflict and
+    // changes nothing; the current one replaces it.
+    let beta_v2 = NewGray {
+        release_key: "g3",
+        ..new
+    };
+    expect_conflict(
+        s.create_gray_document(
+            &ctx(),
+            &id,
+            beta_v2,
+            gray_doc(
+                doc(Format::Text, "beta 2", "html"),
+                Some(&md5_hex("formal")),
+            ),
+            ACTOR,
+        )
+        .await,
+        "gray release",
+    );
+    assert_eq!(s.gray_release(&ctx(), &id).await.unwrap().unwrap(), gray);
+    let md5_beta = md5_hex("beta");
+    let replaced = s
+        .create_gray_document(
+            &ctx(),
+            &id,
+            beta_v2,
+            gray_doc(doc(Format::Text, "beta 2", "html"), Some(&md5_beta)),
+            ACTOR,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replaced.release.configs, configs(&[("content", "beta 2")]));
     // Deleting records what was served; deleting nothing says so.
     assert!(
         s.delete_document(&ctx(), &id, ACTOR, json!({"srcUser": "bob"}))
@@ -262,14 +312,19 @@ pub(crate) async fn gray_documents_and_deletes(f: &Fixture) {
             "release.create",
             "namespace.delete",
             "gray.create",
+            "gray.create",
             "release.create"
         ]
     );
+    // The gray's entry has the publisher's fields, but its own where names meet.
+    assert_eq!(history.items[2].detail["srcIp"], "10.0.0.9");
+    assert_eq!(history.items[2].detail["name"], "beta");
+    assert_eq!(history.items[2].detail["replaced"], "g1");
     let deleted = &history.items[1];
     assert_eq!(deleted.detail["content"], "formal");
     assert_eq!(deleted.detail["md5"], md5_hex("formal"));
     assert_eq!(deleted.detail["srcUser"], "bob");
-    assert!(history.items[3].detail["previous"].is_null());
+    assert!(history.items[4].detail["previous"].is_null());
     let (found, entry) = s.history_entry(&ctx(), deleted.id).await.unwrap().unwrap();
     assert_eq!((found, entry), (id.clone(), deleted.clone()));
     assert!(s.history_entry(&ctx(), 1 << 40).await.unwrap().is_none());
