@@ -3,7 +3,6 @@
 //! carries the full `beat` JSON, from which the instance is registered again (that is how
 //! Nacos clients come back after an expiry or a standalone restart).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +11,14 @@ use axum::response::IntoResponse;
 use keel_clog::Context;
 use keel_registry::instance_id;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Naming;
+use super::beat_info::Beat;
 use super::host::DEFAULT_BEAT_INTERVAL_MS;
 use super::registration::{self, Registration, Write};
-use crate::error::{NacosError, NacosResult};
+use crate::error::NacosResult;
 use crate::names::{self, DEFAULT_CLUSTER, NacosService, Required};
-use crate::params::{Params, json_metadata, parse_int};
+use crate::params::{Params, parse_int};
 
 /// `NamingResponseCode.OK`.
 const CODE_OK: u32 = 10200;
@@ -35,51 +34,6 @@ struct BeatAnswer {
     code: u32,
     /// Later beats may leave the `beat` JSON out (the Java client then sends only names).
     light_beat_enabled: bool,
-}
-
-/// The `beat` parameter (Nacos's `RsInfo`); other fields are ignored, as Jackson does.
-#[derive(Debug, Default)]
-struct Beat {
-    ip: String,
-    port: i64,
-    cluster: Option<String>,
-    weight: Option<f64>,
-    ephemeral: bool,
-    metadata: BTreeMap<String, String>,
-}
-
-impl Beat {
-    /// Parses the JSON leniently, as Jackson maps it: numbers may arrive as strings.
-    fn parse(text: &str) -> NacosResult<Self> {
-        let bad = |why: &str| NacosError::bad_request(format!("beat is not valid: {why}"));
-        let value: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
-        let Value::Object(o) = value else {
-            return Err(bad("it must be a JSON object"));
-        };
-        let text = |k: &str| match o.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let number = |k: &str| text(k).and_then(|t| t.trim().parse::<f64>().ok());
-        let metadata = match o.get("metadata") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(m) => json_metadata(&m.to_string())
-                .ok_or_else(|| bad("metadata must be an object of strings"))?,
-        };
-        Ok(Beat {
-            ip: text("ip").unwrap_or_default(),
-            port: number("port").map_or(0, |p| p as i64),
-            cluster: text("cluster").filter(|c| !c.trim().is_empty()),
-            weight: number("weight"),
-            ephemeral: match o.get("ephemeral") {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
-                _ => true,
-            },
-            metadata,
-        })
-    }
 }
 
 /// `PUT /nacos/v1/ns/instance/beat`.
@@ -186,26 +140,6 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn beats_parse_like_jackson() {
-        let b = Beat::parse(
-            r#"{"serviceName": "DEFAULT_GROUP@@svc", "ip": "10.0.0.1", "port": 8080, "weight": 1.0, "ephemeral": true, "metadata": {"k": "v"}, "scheduled": false}"#,
-        )
-        .unwrap();
-        assert_eq!(b.ip, "10.0.0.1");
-        assert_eq!(b.port, 8080);
-        assert_eq!(b.weight, Some(1.0));
-        assert!(b.ephemeral);
-        assert_eq!(b.cluster, None);
-        assert_eq!(b.metadata["k"], "v");
-        let b = Beat::parse(r#"{"ip":"h","port":"81","cluster":"c1","ephemeral":false}"#).unwrap();
-        assert_eq!(b.port, 81);
-        assert_eq!(b.cluster.as_deref(), Some("c1"));
-        assert!(!b.ephemeral);
-        assert!(Beat::parse("not json").is_err());
-        assert!(Beat::parse("[1]").is_err());
-    }
 
     #[test]
     fn the_answer_keeps_nacos_key_order() {

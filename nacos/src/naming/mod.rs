@@ -9,6 +9,7 @@
 
 mod answers;
 mod beat;
+mod beat_info;
 mod host;
 mod instance;
 mod list;
