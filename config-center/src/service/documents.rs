@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::select_all;
 use keel_clog::Context;
 
 use super::ConfigCenter;
@@ -188,25 +187,11 @@ impl ConfigCenter {
         for (id, _) in watches {
             receivers.push(self.notifier.subscribe(id));
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let mut changed = Vec::new();
-            for (index, ((id, held), receiver)) in watches.iter().zip(&mut receivers).enumerate() {
-                let _ = receiver.borrow_and_update();
-                if !self.document_md5_is(ctx, id, client, held).await? {
-                    changed.push(index);
-                }
-            }
-            if !changed.is_empty() || receivers.is_empty() {
-                return Ok(changed);
-            }
-            let any_change = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
-            tokio::select! {
-                _ = any_change => {}
-                () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-                _ = ctx.done() => return Ok(Vec::new()),
-                _ = self.shutdown.done() => return Ok(Vec::new()),
-            }
-        }
+        self.wait_until_any(ctx, &mut receivers, timeout, |i| async move {
+            let (id, held) = &watches[i];
+            let same = self.document_md5_is(ctx, id, client, held).await?;
+            Ok((!same).then_some(i))
+        })
+        .await
     }
 }

@@ -11,6 +11,7 @@
 mod documents;
 mod reads;
 mod served;
+mod waiting;
 mod writes;
 
 pub use documents::ServedDocument;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::select_all;
 use keel_clog::Context;
 use tokio::sync::watch;
 
@@ -189,28 +188,12 @@ impl ConfigCenter {
             receivers.push(self.subscribe_resolved(ctx, &served_id).await?);
             served_ids.push(served_id);
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let mut changed = Vec::new();
-            for (((asked, known), served_id), receiver) in
-                watches.iter().zip(&served_ids).zip(receivers.iter_mut())
-            {
-                let _ = receiver.borrow_and_update();
-                let current = self.key_for(ctx, served_id, client).await?;
-                if current != *known {
-                    changed.push((asked.clone(), current));
-                }
-            }
-            if !changed.is_empty() || receivers.is_empty() {
-                return Ok(changed);
-            }
-            let any_change = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
-            tokio::select! {
-                _ = any_change => {}
-                () = tokio::time::sleep_until(deadline) => return Ok(Vec::new()),
-                _ = ctx.done() => return Ok(Vec::new()),
-                _ = self.shutdown.done() => return Ok(Vec::new()),
-            }
-        }
+        let served_ids = &served_ids;
+        self.wait_until_any(ctx, &mut receivers, timeout, |i| async move {
+            let (asked, known) = &watches[i];
+            let current = self.key_for(ctx, &served_ids[i], client).await?;
+            Ok((current != *known).then(|| (asked.clone(), current)))
+        })
+        .await
     }
 }
