@@ -75,6 +75,11 @@ pub(super) async fn run(
                 if changed.is_err() {
                     break;
                 }
+                // Polls queued before the release are answered by its fan-out with the rest
+                // (it compares every poll with what is served now).
+                while let Ok(parked) = incoming.try_recv() {
+                    lot.waiting.push(Waiting(Some(parked)));
+                }
                 lot.fan_out(&mut receiver).await;
             }
             Some(parked) = incoming.recv() => lot.admit(parked).await,
