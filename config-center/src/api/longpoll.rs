@@ -12,7 +12,7 @@ use axum::http::Uri;
 use axum::response::Response;
 
 use super::client::{WaitQuery, changed_answer, not_modified, wait_time};
-use super::envelope::{Peer, client_id, query_problem};
+use super::envelope::{Peer, client_id};
 use super::namespaces::NamespacePath;
 use crate::{ClientId, Error, NamespaceId};
 
@@ -34,21 +34,12 @@ pub struct LongPoll {
 }
 
 impl LongPoll {
-    /// Validates a long poll given its raw path segments (not percent-decoded: the caller
-    /// passes only segments without `%`), its URI (for the query) and the connection's peer,
-    /// exactly as the handler does. `Err` carries the handler's error message.
-    pub fn from_parts(
-        env: &str,
-        app: &str,
-        cluster: &str,
-        namespace: &str,
-        uri: &Uri,
-        peer: Option<IpAddr>,
-    ) -> Result<Self, Error> {
-        let path = NamespacePath::new(env, app, cluster, namespace);
-        let query = axum::extract::Query::<WaitQuery>::try_from_uri(uri)
-            .map_err(|rejection| Error::Invalid(query_problem(&rejection)))?
-            .0;
+    /// Validates a long poll given its raw path segments `[env, app, cluster, namespace]` (not
+    /// percent-decoded: the caller passes only segments without `%`), its URI (for the query)
+    /// and the connection's peer, exactly as the handler does. `Err` carries the handler's
+    /// error message.
+    pub fn from_parts(names: [&str; 4], uri: &Uri, peer: Option<IpAddr>) -> Result<Self, Error> {
+        let (path, query) = NamespacePath::with_query::<WaitQuery>(names, uri)?;
         Self::validate(path, query, &Peer(peer))
     }
 

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use keel_clog::Context;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::apps::ClusterPath;
-use super::envelope::{ApiResult, Body, PathParams, QueryParams, actor, ok};
+use super::envelope::{ApiResult, Body, PathParams, QueryParams, actor, ok, query_problem};
 use crate::service::ConfigCenter;
-use crate::{Format, Item, ItemWrite, Namespace, NamespaceId, validate_name};
+use crate::{Error, Format, Item, ItemWrite, Namespace, NamespaceId, validate_name};
 
 #[derive(Deserialize)]
 pub(crate) struct NamespacePath {
@@ -32,7 +34,21 @@ impl NamespacePath {
         }
     }
 
-    pub(crate) fn id(self) -> Result<NamespaceId, crate::Error> {
+    /// The path of a request from its raw segments `[env, app, cluster, namespace]` (not
+    /// percent-decoded: callers pass only segments without `%`) and its query from `uri`, as
+    /// the router's extractors read them — for requests answered outside the router. `Err`
+    /// carries the extractor's message.
+    pub(crate) fn with_query<Q: DeserializeOwned>(
+        [env, app, cluster, namespace]: [&str; 4],
+        uri: &Uri,
+    ) -> Result<(Self, Q), Error> {
+        let query = axum::extract::Query::<Q>::try_from_uri(uri)
+            .map_err(|rejection| Error::Invalid(query_problem(&rejection)))?
+            .0;
+        Ok((Self::new(env, app, cluster, namespace), query))
+    }
+
+    pub(crate) fn id(self) -> Result<NamespaceId, Error> {
         Self::from_parts(self.env, self.app, self.cluster, self.namespace)
     }
 
@@ -41,7 +57,7 @@ impl NamespacePath {
         app: String,
         cluster: String,
         namespace: String,
-    ) -> Result<NamespaceId, crate::Error> {
+    ) -> Result<NamespaceId, Error> {
         let id = NamespaceId {
             env,
             app,
@@ -63,7 +79,7 @@ pub(crate) struct ItemPath {
 }
 
 impl ItemPath {
-    fn split(self) -> Result<(NamespaceId, String), crate::Error> {
+    fn split(self) -> Result<(NamespaceId, String), Error> {
         let id = NamespacePath::from_parts(self.env, self.app, self.cluster, self.namespace)?;
         Ok((id, self.key))
     }

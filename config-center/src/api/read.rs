@@ -10,7 +10,7 @@ use axum::response::Response;
 use keel_clog::Context;
 
 use super::client::{ConfigQuery, not_modified};
-use super::envelope::{Peer, client_id, ok, query_problem};
+use super::envelope::{Peer, client_id, ok};
 use super::namespaces::NamespacePath;
 use crate::service::{ConfigAnswer, ConfigCenter};
 use crate::{ClientId, Error, NamespaceId};
@@ -41,21 +41,12 @@ pub enum ReadAnswer {
 }
 
 impl ConfigRead {
-    /// Validates a read given its raw path segments (not percent-decoded: the caller passes
-    /// only segments without `%`), its URI (for the query) and the connection's peer, exactly
-    /// as the handler does. `Err` carries the handler's error.
-    pub fn from_parts(
-        env: &str,
-        app: &str,
-        cluster: &str,
-        namespace: &str,
-        uri: &Uri,
-        peer: Option<IpAddr>,
-    ) -> Result<Self, Error> {
-        let path = NamespacePath::new(env, app, cluster, namespace);
-        let query = axum::extract::Query::<ConfigQuery>::try_from_uri(uri)
-            .map_err(|rejection| Error::Invalid(query_problem(&rejection)))?
-            .0;
+    /// Validates a read given its raw path segments `[env, app, cluster, namespace]` (not
+    /// percent-decoded: the caller passes only segments without `%`), its URI (for the query)
+    /// and the connection's peer, exactly as the handler does. `Err` carries the handler's
+    /// error.
+    pub fn from_parts(names: [&str; 4], uri: &Uri, peer: Option<IpAddr>) -> Result<Self, Error> {
+        let (path, query) = NamespacePath::with_query::<ConfigQuery>(names, uri)?;
         Self::validate(path, query, &Peer(peer))
     }
 

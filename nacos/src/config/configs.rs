@@ -86,11 +86,11 @@ pub(crate) fn not_found() -> axum::response::Response {
 /// with.
 pub(crate) fn each_read_header(doc: &ServedDocument, mut emit: impl FnMut(&'static str, &str)) {
     let kind = config_type(doc.content_type.as_deref(), doc.format);
-    emit("content-type", media_type(&kind));
+    emit("content-type", media_type(kind));
     for (name, value) in NO_CACHE {
         emit(name, value);
     }
-    emit("config-type", &kind);
+    emit("config-type", kind);
     emit("content-md5", &doc.md5);
     let modified = UNIX_EPOCH + Duration::from_millis(u64::try_from(doc.modified_at).unwrap_or(0));
     emit("last-modified", &httpdate::fmt_http_date(modified));

@@ -24,8 +24,8 @@ pub(crate) fn format_of(nacos_type: Option<&str>) -> (Format, &'static str) {
 }
 
 /// The `Config-Type` of a config: the type it was published as, else its format's name.
-pub(crate) fn config_type(content_type: Option<&str>, format: Format) -> String {
-    content_type.map_or_else(|| format.as_str().to_owned(), str::to_owned)
+pub(crate) fn config_type(content_type: Option<&str>, format: Format) -> &str {
+    content_type.unwrap_or(format.as_str())
 }
 
 /// The `Content-Type` Nacos answers a read of a config of type `config_type` with.

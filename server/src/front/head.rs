@@ -61,6 +61,13 @@ pub(crate) struct DirectHead {
     pub(crate) body: Bytes,
 }
 
+impl DirectHead {
+    /// The raw path segments `[env, app, cluster, namespace]` of a native request.
+    pub(crate) fn names(&self) -> [&str; 4] {
+        [&self.env, &self.app, &self.cluster, &self.namespace]
+    }
+}
+
 /// Classifies `buf`, the bytes read so far from a connection at a request boundary.
 pub(crate) fn classify(buf: &[u8]) -> Head {
     let could_be = |prefix: &[u8]| {

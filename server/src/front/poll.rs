@@ -76,14 +76,7 @@ impl Front {
         head: Box<DirectHead>,
     ) -> Next {
         let started = Instant::now();
-        let Ok(poll) = LongPoll::from_parts(
-            &head.env,
-            &head.app,
-            &head.cluster,
-            &head.namespace,
-            &head.uri,
-            Some(peer.ip()),
-        ) else {
+        let Ok(poll) = LongPoll::from_parts(head.names(), &head.uri, Some(peer.ip())) else {
             return Next::Hyper(stream);
         };
         if !self.admitted(&head, peer).await {

@@ -132,14 +132,7 @@ impl Front {
 
     async fn read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
         let started = Instant::now();
-        let Ok(read) = ConfigRead::from_parts(
-            &head.env,
-            &head.app,
-            &head.cluster,
-            &head.namespace,
-            &head.uri,
-            Some(peer.ip()),
-        ) else {
+        let Ok(read) = ConfigRead::from_parts(head.names(), &head.uri, Some(peer.ip())) else {
             return Next::Hyper(stream);
         };
         if !self.admitted(head, peer).await {
