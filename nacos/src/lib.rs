@@ -20,6 +20,10 @@
 //! # let _ = app;
 //! # }
 //! ```
+//!
+//! A server that writes HTTP/1.1 itself (as `keel serve` does) can answer the hottest Nacos
+//! requests outside the router with the same answers: [`NacosRead`], [`NacosListen`] and
+//! [`NacosBeat`], the last over the state a [`Nacos`] shares with its router.
 
 mod auth;
 mod config;
@@ -39,31 +43,69 @@ pub use config::{
     NACOS_LISTENER_PATH, NACOS_READ_PATH, NacosListen, NacosRead, NacosReadAnswer, NacosWatch,
     changed_answer, unchanged_answer,
 };
+pub use naming::{NACOS_BEAT_PATH, NacosBeat, NacosBeatAnswer};
 pub use settings::{NacosAuth, NacosSettings};
 
-/// The Nacos routes under `/nacos/v1/`, to merge into a server's router (no fallback: the
-/// server has one).
-///
-/// Config: `GET|POST|PUT|DELETE /cs/configs`, `POST /cs/configs/listener`, `GET /cs/history`.
-/// Naming: `POST|PUT|PATCH|DELETE|GET /ns/instance`, `PUT /ns/instance/beat`,
-/// `GET /ns/instance/list`, `POST|PUT|DELETE|GET /ns/service`, `GET /ns/service/list`,
-/// `GET /ns/operator/metrics` (and `/ns/ops/metrics`). Auth: `POST /auth/login` (and
-/// `/auth/users/login`).
+/// The Nacos API over one registry and one config center: its [router](Nacos::router), and
+/// the state that router shares with requests answered outside it ([`NacosBeat`]). Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct Nacos {
+    center: Arc<ConfigCenter>,
+    naming: Arc<naming::Naming>,
+}
+
+impl Nacos {
+    /// The Nacos API over `registry` and `center`.
+    pub fn new(
+        registry: Arc<Registry>,
+        center: Arc<ConfigCenter>,
+        settings: NacosSettings,
+    ) -> Self {
+        Nacos {
+            center,
+            naming: naming::Naming::new(registry, Arc::new(settings)),
+        }
+    }
+
+    /// The settings it serves with.
+    pub fn settings(&self) -> &NacosSettings {
+        &self.naming.settings
+    }
+
+    pub(crate) fn naming(&self) -> &naming::Naming {
+        &self.naming
+    }
+
+    /// The Nacos routes under `/nacos/v1/`, to merge into a server's router (no fallback: the
+    /// server has one).
+    ///
+    /// Config: `GET|POST|PUT|DELETE /cs/configs`, `POST /cs/configs/listener`,
+    /// `GET /cs/history`. Naming: `POST|PUT|PATCH|DELETE|GET /ns/instance`,
+    /// `PUT /ns/instance/beat`, `GET /ns/instance/list`, `POST|PUT|DELETE|GET /ns/service`,
+    /// `GET /ns/service/list`, `GET /ns/operator/metrics` (and `/ns/ops/metrics`). Auth:
+    /// `POST /auth/login` (and `/auth/users/login`).
+    pub fn router(&self) -> Router {
+        let settings = Arc::clone(&self.naming.settings);
+        let guarded = Router::new()
+            .merge(config::routes(
+                Arc::clone(&self.center),
+                Arc::clone(&settings),
+            ))
+            .merge(naming::routes(Arc::clone(&self.naming)))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&settings),
+                auth::guard,
+            ));
+        guarded.merge(auth::routes(settings))
+    }
+}
+
+/// [`Nacos::router`] of a new [`Nacos`], for a server that answers everything through it.
 pub fn router(
     registry: Arc<Registry>,
     center: Arc<ConfigCenter>,
     settings: NacosSettings,
 ) -> Router {
-    let settings = Arc::new(settings);
-    let guarded = Router::new()
-        .merge(config::routes(center, Arc::clone(&settings)))
-        .merge(naming::routes(naming::Naming::new(
-            registry,
-            Arc::clone(&settings),
-        )))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&settings),
-            auth::guard,
-        ));
-    guarded.merge(auth::routes(settings))
+    Nacos::new(registry, center, settings).router()
 }

@@ -85,6 +85,10 @@ async fn with_auth_on_login_checks_credentials_and_calls_need_its_token() {
             .await,
         "user not found!",
     );
+    // With auth on, a beat is never answered outside the router (its guard checks tokens).
+    let beat = "/nacos/v1/ns/instance/beat?serviceName=s&ip=1.1.1.1&port=1";
+    assert!(n.direct_beat(beat, None).await.is_none());
+    forbidden(&n.call("PUT", beat).await, "user not found!");
     // With it: as a query parameter, a header, or in a form body.
     n.call(
         "POST",

@@ -184,6 +184,66 @@ async fn beats_renew_answer_20404_for_unknown_instances_and_full_beats_register(
         .assert_text(StatusCode::BAD_REQUEST, "Param 'serviceName' is required.");
 }
 
+/// `keel serve` answers beats outside the router (`keel_nacos::NacosBeat`): the same requests
+/// on two nodes in the same state, one through the router and one directly, get the same
+/// status, content type and body, and leave the same instances behind.
+#[tokio::test]
+async fn beats_answered_outside_the_router_answer_as_the_router_does() {
+    let (routed, direct) = (nacos().await, nacos().await);
+    let register = "/nacos/v1/ns/instance?serviceName=svc&ip=10.0.0.1&port=8080";
+    routed.call("POST", register).await.assert_ok();
+    direct.call("POST", register).await.assert_ok();
+    let beat = r#"{"serviceName":"DEFAULT_GROUP@@svc","ip":"10.0.0.9","port":9090,"cluster":"c1"}"#;
+    let full = format!("beat={}", encode(beat));
+    let path = "/nacos/v1/ns/instance/beat";
+    let cases: [(String, Option<&str>); 8] = [
+        // Known, light (10200); unknown, light (20404).
+        (
+            format!("{path}?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080"),
+            None,
+        ),
+        (format!("{path}?serviceName=svc&ip=9.9.9.9&port=1"), None),
+        // A full beat in the form body registers (10200), and then renews.
+        (format!("{path}?serviceName=svc"), Some(&full)),
+        (format!("{path}?serviceName=svc"), Some(&full)),
+        // Refusals, worded by the handler's own code.
+        (format!("{path}?ip=1.1.1.1&port=1"), None),
+        (format!("{path}?serviceName=svc&ip=1.1.1.1&port=x"), None),
+        (format!("{path}?serviceName=svc&beat=%7Bnope"), None),
+        (
+            format!("{path}?serviceName=svc"),
+            Some("beat=%7B%22ip%22%3A%221.1.1.1%22%2C%22port%22%3A0%7D"),
+        ),
+    ];
+    for (uri, body) in &cases {
+        let expected = match body {
+            Some(body) => routed.form("PUT", uri, body).await,
+            None => routed.call("PUT", uri).await,
+        };
+        let answered = direct.direct_beat(uri, *body).await.unwrap();
+        assert_eq!(
+            (answered.status, answered.content_type(), &answered.body),
+            (expected.status, expected.content_type(), &expected.body),
+            "{uri} {body:?}"
+        );
+    }
+    assert_eq!(
+        routed.hosts("serviceName=svc&clusters=c1").await,
+        ["10.0.0.9:9090"]
+    );
+    assert_eq!(
+        direct.hosts("serviceName=svc&clusters=c1").await,
+        ["10.0.0.9:9090"]
+    );
+    // Any other path is not a beat.
+    assert!(
+        direct
+            .direct_beat("/nacos/v1/ns/instance", None)
+            .await
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn preserved_metadata_sets_the_heartbeat_timings() {
     let n = nacos().await;

@@ -158,7 +158,7 @@ async fn distributed(ctx: &Context, file: &FileConfig) -> Result<Providers, Stri
 
 async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     file.validate()?;
-    let nacos = Arc::new(file.nacos.to_settings()?);
+    let nacos = file.nacos.to_settings()?;
     let metrics_handle = metrics::install()?;
     let ctx = Context::new();
     let Providers {
@@ -193,14 +193,11 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
             trusted_proxies: file.ratelimit.trusted_proxies,
         }
     };
+    let nacos = keel_nacos::Nacos::new(Arc::clone(&registry), Arc::clone(&center), nacos);
     let app = Router::new()
         .merge(keel_config_center::routes(Arc::clone(&center)))
         .merge(keel_registry::router(Arc::clone(&registry)))
-        .merge(keel_nacos::router(
-            Arc::clone(&registry),
-            Arc::clone(&center),
-            (*nacos).clone(),
-        ))
+        .merge(nacos.router())
         .route("/api/v1/openapi.json", get(openapi_document))
         .fallback(|| async {
             (
@@ -232,14 +229,7 @@ async fn serve(args: ServeArgs, file: FileConfig) -> Result<(), String> {
     let stopping = Arc::clone(&center);
     // Our own accept loop: it parks long polls and answers config reads outside hyper, and
     // serves everything else with hyper as axum::serve would (see front/mod.rs).
-    let front = front::Front::new(
-        app,
-        Arc::clone(&center),
-        limiter,
-        key,
-        parked,
-        Arc::clone(&nacos),
-    );
+    let front = front::Front::new(app, Arc::clone(&center), limiter, key, parked, nacos);
     front::serve(listener, front, async move {
         shutdown_signal().await;
         tracing::info!("shutting down: answering parked long polls, finishing requests");

@@ -1,6 +1,7 @@
 //! Long polls parked by `keel serve` outside hyper (server/src/front): answered by a release, by
 //! their timeout and at shutdown; the connection reused afterwards; bad requests answered as
 //! before; heads split across writes and pipelined requests; clients that hang up while parked.
+//! And the other requests the front answers itself: config reads and Nacos heartbeats.
 // Helpers are test code: a panic is how they report a failure.
 #![allow(clippy::unwrap_used)]
 
@@ -487,6 +488,11 @@ fn nacos_config_reads_on_a_kept_connection_answer_as_the_router_does() {
         &format!("keel_http_requests_total{{method=\"GET\",route=\"{cs}\",status=\"200\"}} "),
     );
     assert!(reads >= Some(3.0), "{reads:?}");
+    let misses = metric(
+        port,
+        &format!("keel_http_requests_total{{method=\"GET\",route=\"{cs}\",status=\"404\"}} "),
+    );
+    assert_eq!(misses, Some(1.0));
     server.kill();
 }
 
@@ -544,6 +550,94 @@ fn nacos_listener_polls_are_held_outside_hyper_and_their_connection_serves_on() 
         (400, "caused: invalid probeModify;")
     );
     server.kill();
+}
+
+/// Nacos heartbeats are answered outside hyper, light (query) and full (form body) alike, with
+/// the router's answers and metrics, and their connection serves on.
+#[test]
+fn nacos_heartbeats_on_a_kept_connection_answer_as_the_router_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start(dir.path(), port);
+    let (status, _) = call(
+        port,
+        "POST",
+        "/nacos/v1/ns/instance?serviceName=svc&ip=10.0.0.1&port=8080",
+        None,
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let beat = "/nacos/v1/ns/instance/beat";
+    let put = |conn: &mut Conn, query: &str, body: &str| {
+        conn.write(
+            format!(
+                "PUT {beat}?{query} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        conn.read()
+    };
+    let mut conn = Conn::open(port);
+    for _ in 0..3 {
+        let known = put(&mut conn, "serviceName=svc&ip=10.0.0.1&port=8080", "");
+        assert_eq!(
+            (known.status, known.text.as_str()),
+            (
+                200,
+                r#"{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}"#
+            )
+        );
+        assert_eq!(known.header("content-type"), Some("application/json"));
+    }
+    let unknown = put(&mut conn, "serviceName=svc&ip=9.9.9.9&port=1", "");
+    assert_eq!(unknown.body["code"], 20404);
+    // A full beat in the body registers its instance.
+    let full = format!(
+        "beat={}",
+        url_encode(r#"{"serviceName":"DEFAULT_GROUP@@svc","ip":"10.0.0.9","port":9090}"#)
+    );
+    let registered = put(&mut conn, "serviceName=svc", &full);
+    assert_eq!(registered.body["code"], 10200);
+    // A refusal, worded by the handler's code, on the same connection.
+    let refused = put(&mut conn, "ip=1.1.1.1&port=1", "");
+    assert_eq!(
+        (refused.status, refused.text.as_str()),
+        (400, "Param 'serviceName' is required.")
+    );
+    conn.get("/nacos/v1/ns/instance/list?serviceName=svc");
+    let listed = conn.read();
+    let mut hosts: Vec<String> = listed.body["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}:{}", h["ip"].as_str().unwrap(), h["port"]))
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["10.0.0.1:8080", "10.0.0.9:9090"]);
+    let count = |status: &str| {
+        metric(
+            port,
+            &format!(
+                "keel_http_requests_total{{method=\"PUT\",route=\"{beat}\",status=\"{status}\"}} "
+            ),
+        )
+    };
+    assert_eq!(count("200"), Some(5.0));
+    assert_eq!(count("400"), Some(1.0));
+    server.kill();
+}
+
+/// `text` as a form value.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Publishes `content` as Nacos config `data_id` (group `G`) through the Nacos API, with

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::header;
 use axum::response::IntoResponse;
 use keel_clog::Context;
 use keel_registry::instance_id;
-use serde::Serialize;
 
 use super::Naming;
 use super::beat_info::Beat;
@@ -25,10 +25,9 @@ const CODE_OK: u32 = 10200;
 /// `NamingResponseCode.RESOURCE_NOT_FOUND`: register again.
 const CODE_REGISTER_AGAIN: u32 = 20404;
 
-/// The answer, keys in Nacos's order.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BeatAnswer {
+/// The answer's fields (see [`BeatAnswer::json`]).
+#[derive(Debug)]
+pub(crate) struct BeatAnswer {
     /// The interval the client should beat at, in milliseconds.
     client_beat_interval: u64,
     code: u32,
@@ -38,6 +37,13 @@ struct BeatAnswer {
 
 /// `PUT /nacos/v1/ns/instance/beat`.
 pub(crate) async fn beat(State(naming): State<Arc<Naming>>, params: Params) -> NacosResult {
+    let json = heartbeat(&naming, &params).await?.json();
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+/// The beat `params` describe, renewed (or its instance registered again); the answer's
+/// fields. Shared by the handler and [`crate::NacosBeat`].
+pub(crate) async fn heartbeat(naming: &Naming, params: &Params) -> NacosResult<BeatAnswer> {
     let beat = params.optional("beat").map(Beat::parse).transpose()?;
     let mut cluster = params
         .optional("clusterName")
@@ -56,16 +62,21 @@ pub(crate) async fn beat(State(naming): State<Arc<Naming>>, params: Params) -> N
             parse_int(params.optional("port").unwrap_or("0"))?,
         ),
     };
-    let service = names::service(&naming.settings, &params, Required::WebUtils)?;
+    let service = names::service(&naming.settings, params, Required::WebUtils)?;
     let ctx = Context::new();
-    let interval = match renew(&naming, &ctx, &service, &ip, port).await? {
+    let interval = match renew(naming, &ctx, &service, &ip, port).await? {
         Some(interval) => interval,
         None => match beat {
-            None => return Ok(answer(DEFAULT_BEAT_INTERVAL_MS, CODE_REGISTER_AGAIN)),
-            Some(beat) => register(&naming, &ctx, service, beat, cluster).await?,
+            None => {
+                return Ok(BeatAnswer::new(
+                    DEFAULT_BEAT_INTERVAL_MS,
+                    CODE_REGISTER_AGAIN,
+                ));
+            }
+            Some(beat) => register(naming, &ctx, service, beat, cluster).await?,
         },
     };
-    Ok(answer(interval, CODE_OK))
+    Ok(BeatAnswer::new(interval, CODE_OK))
 }
 
 /// Renews the instance at ip:port; its heartbeat interval in milliseconds, or `None` when the
@@ -124,13 +135,22 @@ async fn register(
     })
 }
 
-fn answer(interval: u64, code: u32) -> axum::response::Response {
-    axum::Json(BeatAnswer {
-        client_beat_interval: interval,
-        code,
-        light_beat_enabled: true,
-    })
-    .into_response()
+impl BeatAnswer {
+    fn new(interval: u64, code: u32) -> Self {
+        BeatAnswer {
+            client_beat_interval: interval,
+            code,
+            light_beat_enabled: true,
+        }
+    }
+
+    /// The JSON body, keys in Nacos's order (numbers and a boolean: nothing to escape).
+    pub(crate) fn json(&self) -> String {
+        format!(
+            r#"{{"clientBeatInterval":{},"code":{},"lightBeatEnabled":{}}}"#,
+            self.client_beat_interval, self.code, self.light_beat_enabled
+        )
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -143,12 +163,7 @@ mod tests {
 
     #[test]
     fn the_answer_keeps_nacos_key_order() {
-        let body = serde_json::to_string(&BeatAnswer {
-            client_beat_interval: 5000,
-            code: CODE_OK,
-            light_beat_enabled: true,
-        })
-        .unwrap();
+        let body = BeatAnswer::new(5000, CODE_OK).json();
         assert_eq!(
             body,
             r#"{"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}"#

@@ -2,7 +2,8 @@
 //!
 //! - `instance`: register, update, patch, deregister, read one;
 //! - `registration`: a Nacos instance as a keel registration (shared with the beat);
-//! - `beat`: heartbeats, with auto-registration from a full beat;
+//! - `beat`: heartbeats, with auto-registration from a full beat; `direct`: the heartbeat
+//!   answered outside the router;
 //! - `list`: `instance/list`, Nacos's discovery answer;
 //! - `host`: a keel instance as Nacos shows it;
 //! - `service`: services; `metrics`: the operator's status.
@@ -10,6 +11,7 @@
 mod answers;
 mod beat;
 mod beat_info;
+mod direct;
 mod host;
 mod instance;
 mod list;
@@ -27,6 +29,8 @@ use keel_registry::Registry;
 
 use crate::NacosSettings;
 use crate::error::TEXT_PLAIN;
+
+pub use direct::{NACOS_BEAT_PATH, NacosBeat, NacosBeatAnswer};
 
 /// What the naming handlers share.
 #[derive(Debug)]
@@ -58,7 +62,7 @@ pub(crate) fn routes(naming: Arc<Naming>) -> Router {
                 .patch(instance::patch)
                 .delete(instance::deregister),
         )
-        .route("/nacos/v1/ns/instance/beat", put(beat::beat))
+        .route(NACOS_BEAT_PATH, put(beat::beat))
         .route("/nacos/v1/ns/instance/list", get(list::list))
         .route(
             "/nacos/v1/ns/service",

@@ -17,6 +17,8 @@ use tower::ServiceExt;
 
 pub(crate) struct Nacos {
     pub(crate) router: Router,
+    /// The Nacos API the router serves, for requests answered outside it.
+    pub(crate) api: keel_nacos::Nacos,
     pub(crate) registry: Arc<Registry>,
     pub(crate) center: Arc<ConfigCenter>,
     _dir: tempfile::TempDir,
@@ -72,16 +74,14 @@ pub(crate) async fn nacos_with(settings: keel_nacos::NacosSettings) -> Nacos {
     let registry = Registry::start(&ctx, deps, RegistryConfig::default())
         .await
         .unwrap();
+    let api = keel_nacos::Nacos::new(Arc::clone(&registry), Arc::clone(&center), settings);
     let router = Router::new()
         .merge(keel_registry::router(Arc::clone(&registry)))
         .merge(keel_config_center::routes(Arc::clone(&center)))
-        .merge(keel_nacos::router(
-            Arc::clone(&registry),
-            Arc::clone(&center),
-            settings,
-        ));
+        .merge(api.router());
     Nacos {
         router,
+        api,
         registry,
         center,
         _dir: dir,
@@ -186,6 +186,47 @@ impl Nacos {
             headers,
             body: String::from_utf8(bytes.to_vec()).unwrap(),
         }
+    }
+
+    /// The answer of a [`keel_nacos::NacosBeat`] (`PUT uri` with an optional form body), as a
+    /// server answering it outside the router writes it; `None` when it leaves it to the router.
+    pub(crate) async fn direct_beat(&self, uri: &str, body: Option<&str>) -> Option<Answer> {
+        let uri: axum::http::Uri = uri.parse().unwrap();
+        let mut headers = HeaderMap::new();
+        if body.is_some() {
+            headers.insert(
+                "content-type",
+                "application/x-www-form-urlencoded".parse().unwrap(),
+            );
+        }
+        let beat = keel_nacos::NacosBeat::from_parts(
+            &self.api,
+            &uri,
+            &headers,
+            body.unwrap_or_default().as_bytes(),
+        )?;
+        let response = match beat.answer(&self.api).await {
+            keel_nacos::NacosBeatAnswer::Json(body) => {
+                let mut headers = HeaderMap::new();
+                headers.insert("content-type", "application/json".parse().unwrap());
+                return Some(Answer {
+                    status: StatusCode::OK,
+                    headers,
+                    body,
+                });
+            }
+            keel_nacos::NacosBeatAnswer::Other(response) => response,
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Some(Answer {
+            status,
+            headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        })
     }
 
     /// `instance/list` for `query`, as JSON.

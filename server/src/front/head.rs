@@ -1,6 +1,6 @@
 //! Tells from the first bytes of a request whether it is one `keel serve` answers itself — a
-//! single-namespace long poll or a config read — without waiting for the head of any other
-//! request.
+//! single-namespace long poll, a config read or a Nacos heartbeat — without waiting for the
+//! head of any other request.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
@@ -11,9 +11,20 @@ const PREFIX: &[u8] = b"GET /api/v1/envs/";
 const NACOS_PREFIX: &[u8] = b"GET /nacos/v1/cs/configs?";
 /// A Nacos listener poll (a `POST` with a form body) starts so.
 const NACOS_LISTENER_PREFIX: &[u8] = b"POST /nacos/v1/cs/configs/listener";
+/// A Nacos heartbeat (a `PUT`, its parameters in the query or a form body) starts so.
+const NACOS_BEAT_PREFIX: &[u8] = b"PUT /nacos/v1/ns/instance/beat";
 /// Every prefix of a request answered here.
-const PREFIXES: [&[u8]; 3] = [PREFIX, NACOS_PREFIX, NACOS_LISTENER_PREFIX];
-/// The largest body answered here (a listener's records: ~100 bytes per watched config).
+const PREFIXES: [&[u8]; 4] = [
+    PREFIX,
+    NACOS_PREFIX,
+    NACOS_LISTENER_PREFIX,
+    NACOS_BEAT_PREFIX,
+];
+/// The prefixes of requests whose form body is read here; any other request with a body goes
+/// to hyper.
+const WITH_BODY: [&[u8]; 2] = [NACOS_LISTENER_PREFIX, NACOS_BEAT_PREFIX];
+/// The largest body answered here (a listener's records: ~100 bytes per watched config; a
+/// full beat: a few hundred bytes).
 const MAX_BODY: usize = 64 * 1024;
 /// A longer head (or one with more headers) goes to hyper, which has the limits users know.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
@@ -42,6 +53,15 @@ pub(crate) enum Kind {
     NacosRead,
     /// `POST /nacos/v1/cs/configs/listener` (the records are in the body).
     NacosListen,
+    /// `PUT /nacos/v1/ns/instance/beat` (its parameters in the query or the body).
+    NacosBeat,
+}
+
+impl Kind {
+    /// Whether a request of this kind may have a (form) body.
+    fn has_body(self) -> bool {
+        matches!(self, Kind::NacosListen | Kind::NacosBeat)
+    }
 }
 
 /// A `GET .../namespaces/{ns}/notifications` or `.../configs` head.
@@ -57,7 +77,7 @@ pub(crate) struct DirectHead {
     pub(crate) headers: HeaderMap,
     /// The client asked to close the connection after the answer.
     pub(crate) close: bool,
-    /// The request's body (only a Nacos listener poll has one).
+    /// The request's body (only Nacos listener polls and heartbeats have one).
     pub(crate) body: Bytes,
 }
 
@@ -85,10 +105,18 @@ pub(crate) fn classify(buf: &[u8]) -> Head {
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(buf) {
         Ok(httparse::Status::Complete(len)) => {
-            // Only a listener poll has a body worth waiting for; any other request with one
-            // goes to hyper at once.
+            // A client that waits for `100 Continue` before sending its body: hyper answers it.
+            if request
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("expect"))
+            {
+                return Head::Other;
+            }
+            // Only listener polls and heartbeats have a body worth waiting for; any other
+            // request with one goes to hyper at once.
             let length = match content_length(request.headers) {
-                Some(n) if n > 0 && !buf.starts_with(NACOS_LISTENER_PREFIX) => None,
+                Some(n) if n > 0 && !WITH_BODY.iter().any(|p| buf.starts_with(p)) => None,
                 length => length,
             };
             match length {
@@ -137,6 +165,9 @@ fn direct(request: &httparse::Request<'_, '_>, body: Bytes) -> Head {
     let method = request.method.unwrap_or_default();
     if method == "POST" && path == keel_nacos::NACOS_LISTENER_PATH {
         return direct_head(request, target, Kind::NacosListen, ["", "", "", ""], body);
+    }
+    if method == "PUT" && path == keel_nacos::NACOS_BEAT_PATH {
+        return direct_head(request, target, Kind::NacosBeat, ["", "", "", ""], body);
     }
     if method != "GET" || !body.is_empty() {
         return Head::Other;
@@ -190,8 +221,9 @@ fn direct_head(
     for header in request.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            // Only a listener poll has a body (already checked against its length).
-            if kind != Kind::NacosListen && header.value.trim_ascii() != b"0" {
+            // Only listener polls and heartbeats have a body (already checked against its
+            // length).
+            if !kind.has_body() && header.value.trim_ascii() != b"0" {
                 return Head::Other;
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding")
@@ -323,6 +355,45 @@ mod tests {
         let chunked =
             "POST /nacos/v1/cs/configs/listener HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert!(matches!(classify(chunked.as_bytes()), Head::Other));
+    }
+
+    #[test]
+    fn a_nacos_beat_is_recognised_with_or_without_a_form_body() {
+        let light = "PUT /nacos/v1/ns/instance/beat?serviceName=s&ip=1.1.1.1&port=80 HTTP/1.1\r\nHost: x\r\n\r\n";
+        for end in 1..light.len() {
+            assert!(
+                matches!(classify(&light.as_bytes()[..end]), Head::Incomplete),
+                "{end} bytes"
+            );
+        }
+        let Head::Direct(head) = classify(light.as_bytes()) else {
+            panic!("not a beat");
+        };
+        assert_eq!(head.kind, Kind::NacosBeat);
+        assert_eq!(head.uri.query(), Some("serviceName=s&ip=1.1.1.1&port=80"));
+        assert!(head.body.is_empty());
+        let body = "serviceName=s&beat=%7B%22ip%22%3A%221.1.1.1%22%7D";
+        let full = format!(
+            "PUT /nacos/v1/ns/instance/beat HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        assert!(matches!(
+            classify(&full.as_bytes()[..full.len() - 1]),
+            Head::Incomplete
+        ));
+        let Head::Direct(head) = classify(full.as_bytes()) else {
+            panic!("not a beat");
+        };
+        assert_eq!(head.kind, Kind::NacosBeat);
+        assert_eq!(&head.body[..], body.as_bytes());
+        for other in [
+            "PUT /nacos/v1/ns/instance/beats HTTP/1.1\r\n\r\n",
+            "PUT /nacos/v1/ns/instance?serviceName=s HTTP/1.1\r\n\r\n",
+            "POST /nacos/v1/ns/instance/beat HTTP/1.1\r\n\r\n",
+            "PUT /nacos/v1/ns/instance/beat HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        ] {
+            assert!(matches!(classify(other.as_bytes()), Head::Other), "{other}");
+        }
     }
 
     #[test]

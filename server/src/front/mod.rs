@@ -1,7 +1,7 @@
 //! The HTTP front of `keel serve`: its own accept loop, which answers and parks
 //! single-namespace long polls — native ones, and Nacos listener polls on one config — and
-//! answers config reads (native and Nacos) itself, and hands every other request to hyper
-//! unchanged.
+//! answers config reads (native and Nacos) and Nacos heartbeats itself, and hands every other
+//! request to hyper unchanged.
 //!
 //! Why: a long poll parked inside hyper is a whole HTTP connection — read and write buffers,
 //! the handler's boxed future, a task: ~24 KB — and a release woke each one separately through
@@ -14,10 +14,12 @@
 //! - `head`: recognising a long-poll head; `rewind`: replaying what was read to hyper;
 //! - `poll`: validating, answering at once or parking a long poll; `lot`: the parked polls of
 //!   one namespace, native and Nacos alike; `parked`: one parked poll and what its client
-//!   holds; `read`: config reads and Nacos listener polls; `answer`: the encoded answers.
+//!   holds; `read`: config reads and Nacos listener polls; `beat`: Nacos heartbeats;
+//!   `answer`: the encoded answers.
 
 mod accept;
 mod answer;
+mod beat;
 mod connection;
 mod head;
 mod lot;
@@ -74,10 +76,12 @@ pub(crate) struct Front {
     counts: Arc<ParkedCounts>,
     poll_metrics: OnceLock<poll::Metrics>,
     read_metrics: OnceLock<poll::Metrics>,
-    /// The Nacos API's settings (Nacos config reads are answered here too).
-    nacos: Arc<keel_nacos::NacosSettings>,
+    /// The Nacos API the router serves (its reads, listener polls and heartbeats are answered
+    /// here too).
+    nacos: keel_nacos::Nacos,
     nacos_read_metrics: OnceLock<poll::Metrics>,
     nacos_listen_metrics: OnceLock<poll::Metrics>,
+    nacos_beat_metrics: OnceLock<poll::Metrics>,
 }
 
 impl Front {
@@ -89,7 +93,7 @@ impl Front {
         limiter: Arc<RateLimiter>,
         key: KeySource,
         counts: Arc<ParkedCounts>,
-        nacos: Arc<keel_nacos::NacosSettings>,
+        nacos: keel_nacos::Nacos,
     ) -> Arc<Self> {
         Arc::new(Front {
             router,
@@ -105,6 +109,7 @@ impl Front {
             nacos,
             nacos_read_metrics: OnceLock::new(),
             nacos_listen_metrics: OnceLock::new(),
+            nacos_beat_metrics: OnceLock::new(),
         })
     }
 

@@ -35,10 +35,12 @@ pub(super) enum Next {
 }
 
 /// The request metrics the router's middleware would have recorded for requests answered here
-/// (their answers are 200 or 304; anything else is the router's).
+/// (most answers are 200 or 304, whose counters are kept at hand).
 pub(crate) struct Metrics {
-    changed: Counter,
-    unchanged: Counter,
+    method: &'static str,
+    route: &'static str,
+    ok: Counter,
+    not_modified: Counter,
     duration: Histogram,
 }
 
@@ -46,17 +48,21 @@ impl Metrics {
     pub(super) fn new(method: &'static str, route: &'static str) -> Self {
         let requests = |status: &'static str| metrics::counter!("keel_http_requests_total", "method" => method, "route" => route, "status" => status);
         Metrics {
-            changed: requests("200"),
-            unchanged: requests("304"),
+            method,
+            route,
+            ok: requests("200"),
+            not_modified: requests("304"),
             duration: metrics::histogram!("keel_http_request_duration_seconds", "method" => method, "route" => route),
         }
     }
 
     pub(super) fn record(&self, status: StatusCode, started: Instant) {
-        if status == StatusCode::NOT_MODIFIED {
-            self.unchanged.increment(1);
-        } else {
-            self.changed.increment(1);
+        match status {
+            StatusCode::OK => self.ok.increment(1),
+            StatusCode::NOT_MODIFIED => self.not_modified.increment(1),
+            // A refusal or a miss answered here (a Nacos 404, a bad beat): counted under its
+            // own status, as the middleware counts it.
+            other => metrics::counter!("keel_http_requests_total", "method" => self.method, "route" => self.route, "status" => other.as_str().to_owned()).increment(1),
         }
         self.duration.record(started.elapsed().as_secs_f64());
     }

@@ -20,7 +20,7 @@ use super::parked::{Parked, Watch};
 use super::poll::{Metrics, Next};
 
 impl Front {
-    /// Serves the request `head` (a long poll or a read), read from `stream`.
+    /// Serves the request `head` (a long poll, a read or a heartbeat), read from `stream`.
     pub(super) async fn direct(
         self: &Arc<Self>,
         stream: TcpStream,
@@ -32,6 +32,7 @@ impl Front {
             Kind::Read => self.read(stream, peer, &head).await,
             Kind::NacosRead => self.nacos_read(stream, peer, &head).await,
             Kind::NacosListen => self.nacos_listen(stream, peer, &head).await,
+            Kind::NacosBeat => self.nacos_beat(stream, peer, &head).await,
         }
     }
 
@@ -52,7 +53,7 @@ impl Front {
     ) -> Next {
         let started = Instant::now();
         let Some(listen) = keel_nacos::NacosListen::from_parts(
-            &self.nacos,
+            self.nacos.settings(),
             &head.uri,
             &head.headers,
             &head.body,
@@ -103,7 +104,7 @@ impl Front {
     async fn nacos_read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
         let started = Instant::now();
         let Some(read) = keel_nacos::NacosRead::from_parts(
-            &self.nacos,
+            self.nacos.settings(),
             &head.uri,
             &head.headers,
             Some(peer.ip()),
@@ -152,13 +153,13 @@ impl Front {
 
     /// Whether the connection ends after this answer: the client asked, or (as hyper does
     /// while stopping) the server is shutting down.
-    fn closes_after(&self, head: &DirectHead) -> bool {
+    pub(super) fn closes_after(&self, head: &DirectHead) -> bool {
         head.close || self.stopping.is_done()
     }
 }
 
 /// Writes an answer, counts it under `metrics`, and says what the connection does next.
-async fn written(
+pub(super) async fn written(
     mut stream: TcpStream,
     bytes: &[u8],
     close: bool,
