@@ -45,28 +45,26 @@ pub(crate) async fn beat(State(naming): State<Arc<Naming>>, params: Params) -> N
 /// fields. Shared by the handler and [`crate::NacosBeat`].
 pub(crate) async fn heartbeat(naming: &Naming, params: &Params) -> NacosResult<BeatAnswer> {
     let beat = params.optional("beat").map(Beat::parse).transpose()?;
-    let mut cluster = params
-        .optional("clusterName")
-        .unwrap_or(DEFAULT_CLUSTER)
-        .to_owned();
+    let mut cluster = params.optional("clusterName").unwrap_or(DEFAULT_CLUSTER);
     // With a beat, ip and port come from it and the request's are ignored (Nacos 2.x).
     let (ip, port) = match &beat {
         Some(b) => {
             if let Some(c) = &b.cluster {
-                c.clone_into(&mut cluster);
+                cluster = c;
             }
-            (b.ip.clone(), b.port)
+            (&*b.ip, b.port)
         }
         None => (
-            params.optional("ip").unwrap_or_default().to_owned(),
+            params.optional("ip").unwrap_or_default(),
             parse_int(params.optional("port").unwrap_or("0"))?,
         ),
     };
     let service = names::service(&naming.settings, params, Required::WebUtils)?;
     let ctx = Context::new();
-    let interval = match renew(naming, &ctx, &service, &ip, port).await? {
+    let renewed = renew(naming, &ctx, &service, ip, port).await?;
+    let interval = match renewed {
         Some(interval) => interval,
-        None => match beat {
+        None => match &beat {
             None => {
                 return Ok(BeatAnswer::new(
                     DEFAULT_BEAT_INTERVAL_MS,
@@ -113,20 +111,20 @@ async fn register(
     naming: &Naming,
     ctx: &Context,
     service: NacosService,
-    beat: Beat,
-    cluster: String,
+    beat: &Beat<'_>,
+    cluster: &str,
 ) -> NacosResult<u64> {
-    names::check_cluster(&cluster)?;
+    names::check_cluster(cluster)?;
     let reg = Registration {
         service,
         port: registration::check_port(beat.port)?,
-        ip: beat.ip,
+        ip: beat.ip.to_string(),
         weight: registration::check_weight(beat.weight.unwrap_or(1.0))?,
-        cluster,
+        cluster: cluster.to_owned(),
         enabled: true,
         healthy: true,
         ephemeral: beat.ephemeral,
-        metadata: beat.metadata,
+        metadata: beat.metadata.clone(),
     };
     let registered = registration::write(naming, ctx, &reg, Write::Register).await?;
     Ok(match registered.heartbeat_interval_millis {

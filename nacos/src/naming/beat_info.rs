@@ -15,12 +15,13 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::error::{NacosError, NacosResult};
 use crate::params::json_metadata;
 
-/// A heartbeat's description of its instance.
+/// A heartbeat's description of its instance, its text borrowed from the request where it can
+/// be.
 #[derive(Debug, Default)]
-pub(super) struct Beat {
-    pub(super) ip: String,
+pub(super) struct Beat<'a> {
+    pub(super) ip: Cow<'a, str>,
     pub(super) port: i64,
-    pub(super) cluster: Option<String>,
+    pub(super) cluster: Option<Cow<'a, str>>,
     pub(super) weight: Option<f64>,
     pub(super) ephemeral: bool,
     pub(super) metadata: BTreeMap<String, String>,
@@ -57,11 +58,11 @@ enum Scalar<'a> {
     Bool(bool),
 }
 
-impl Scalar<'_> {
+impl<'a> Scalar<'a> {
     /// The value as text (a number as its JSON text).
-    fn text(&self) -> Option<Cow<'_, str>> {
+    fn into_text(self) -> Option<Cow<'a, str>> {
         match self {
-            Scalar::Text(s) => Some(Cow::Borrowed(s)),
+            Scalar::Text(s) => Some(s),
             Scalar::Number(n) => Some(Cow::Owned(n.to_string())),
             Scalar::Absent | Scalar::Bool(_) => None,
         }
@@ -136,27 +137,23 @@ impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
     }
 }
 
-impl Beat {
+impl<'a> Beat<'a> {
     /// Parses the JSON leniently, as Jackson maps it.
-    pub(super) fn parse(text: &str) -> NacosResult<Self> {
+    pub(super) fn parse(text: &'a str) -> NacosResult<Self> {
         let bad = |why: &str| NacosError::bad_request(format!("beat is not valid: {why}"));
         if !text.trim_start().starts_with('{') {
             return Err(bad("it must be a JSON object"));
         }
-        let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+        let fields: Fields<'a> = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
         let metadata = match fields.metadata {
             None | Some(serde_json::Value::Null) => BTreeMap::new(),
             Some(m) => json_metadata(&m.to_string())
                 .ok_or_else(|| bad("metadata must be an object of strings"))?,
         };
         Ok(Beat {
-            ip: fields.ip.text().unwrap_or_default().into_owned(),
+            ip: fields.ip.into_text().unwrap_or_default(),
             port: fields.port.number().map_or(0, |p| p as i64),
-            cluster: fields
-                .cluster
-                .text()
-                .filter(|c| !c.trim().is_empty())
-                .map(Cow::into_owned),
+            cluster: fields.cluster.into_text().filter(|c| !c.trim().is_empty()),
             weight: fields.weight.number(),
             ephemeral: match &fields.ephemeral {
                 Scalar::Bool(b) => *b,
@@ -200,7 +197,7 @@ mod tests {
         assert_eq!(b.weight, Some(0.5));
         assert!(!b.ephemeral);
         let b = Beat::parse(r#"{"ip":["x"],"port":null,"cluster":" ","ephemeral":1}"#).unwrap();
-        assert_eq!((b.ip.as_str(), b.port, b.cluster), ("", 0, None));
+        assert_eq!((&*b.ip, b.port, b.cluster), ("", 0, None));
         assert!(b.ephemeral);
         assert!(Beat::parse(r#"{"ip":"h","metadata":{"k":[1]}}"#).is_err());
         assert!(Beat::parse("not json").is_err());

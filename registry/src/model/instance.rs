@@ -145,13 +145,24 @@ pub struct InstanceView {
 pub fn instance_id(service: &ServiceId, host: &str, port: u16) -> String {
     // A fixed namespace for keel instance ids (a v4 UUID chosen once).
     const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b65_656c_5f72_4e67_9a1d_5c3e_7f20_b413);
-    let name = format!(
-        "{}\n{}\n{}\n{}\n{}",
-        service.tenant, service.group, service.service, host, port
-    );
+    // Built by hand rather than with format!: this runs on every Nacos heartbeat, and a
+    // String sized once (no regrowth) is measurably cheaper there.
+    use std::fmt::Write as _;
+    let parts = [&service.tenant, &service.group, &service.service];
+    // Each part and its newline, the host, its newline, and at most five digits of port.
+    let mut name =
+        String::with_capacity(parts.iter().map(|p| p.len() + 1).sum::<usize>() + host.len() + 6);
+    for part in parts {
+        name.push_str(part);
+        name.push('\n');
+    }
+    name.push_str(host);
+    let _ = write!(name, "\n{port}");
+    let mut id = [0u8; uuid::fmt::Simple::LENGTH];
     uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes())
         .as_simple()
-        .to_string()
+        .encode_lower(&mut id)
+        .to_owned()
 }
 
 /// Checks a host: a DNS name or an IP address, at most 253 bytes, no spaces or slashes.

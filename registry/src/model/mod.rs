@@ -143,6 +143,11 @@ mod tests {
             instance_id(&other_tenant, "10.0.0.1", 80)
         );
         assert_eq!(instance_id(&s, "h", 1).len(), 32);
+        // Ids are stored: they must never change. (Python's uuid.uuid5 of the same name.)
+        assert_eq!(
+            instance_id(&s, "10.0.0.1", 8080),
+            "d15f092e6b825bbeb4f80b78e45f6712"
+        );
     }
 
     #[test]
