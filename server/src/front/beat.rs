@@ -4,7 +4,6 @@
 //! API's most frequent call. With auth on, or over the rate limit, it goes to hyper as read.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::StatusCode;
@@ -25,7 +24,7 @@ impl Front {
 
     /// `PUT /nacos/v1/ns/instance/beat`, answered as the router's handler answers it.
     pub(super) async fn nacos_beat(
-        self: &Arc<Self>,
+        &self,
         stream: TcpStream,
         peer: SocketAddr,
         head: &DirectHead,
