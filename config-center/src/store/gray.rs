@@ -15,7 +15,7 @@ use crate::document::{md5_hex, text_of};
 use crate::{Error, Format, GrayRelease, GrayRules, NamespaceId, Release, Result};
 
 /// A row of `cc_gray_releases`.
-#[derive(sqlx::FromRow, Clone)]
+#[derive(sqlx::FromRow)]
 struct GrayRow {
     release_key: String,
     name: String,
@@ -168,8 +168,9 @@ impl ConfigStore {
                     };
                     let stored = encode_configs(&configs)?;
                     let active = active(&mut Conn::Tx(tx), ctx, ns.id).await?;
-                    if let (Some(expected), Some(row)) = (expect_md5, &active) {
-                        let current = row.clone().into_gray(id)?;
+                    let replaced = active.as_ref().map(|row| row.release_key.clone());
+                    if let (Some(expected), Some(row)) = (expect_md5, active) {
+                        let current = row.into_gray(id)?;
                         let current = md5_hex(&text_of(&current.release, ns.format));
                         if current != expected {
                             return Err(Error::Conflict(format!(
@@ -177,7 +178,6 @@ impl ConfigStore {
                             )));
                         }
                     }
-                    let replaced = active.map(|row| row.release_key);
                     let mut recorded = json!({ "name": name, "rules": rules, "replaced": replaced, "keys": configs.len() });
                     if let (Some(serde_json::Value::Object(extra)), Some(fields)) =
                         (detail, recorded.as_object_mut())

@@ -7,21 +7,16 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::http::StatusCode;
-use keel_nacos::{NACOS_BEAT_PATH, NacosBeat, NacosBeatAnswer};
+use keel_nacos::{NacosBeat, NacosBeatAnswer};
 use tokio::net::TcpStream;
 
 use super::Front;
 use super::answer::{self, Answer};
 use super::head::DirectHead;
-use super::poll::{Metrics, Next};
+use super::poll::Next;
 use super::read::written;
 
 impl Front {
-    fn nacos_beat_metrics(&self) -> &Metrics {
-        self.nacos_beat_metrics
-            .get_or_init(|| Metrics::new("PUT", NACOS_BEAT_PATH))
-    }
-
     /// `PUT /nacos/v1/ns/instance/beat`, answered as the router's handler answers it.
     pub(super) async fn nacos_beat(
         &self,
@@ -48,7 +43,7 @@ impl Front {
             stream,
             &bytes,
             close,
-            self.nacos_beat_metrics(),
+            &self.metrics.nacos_beat,
             status,
             started,
         )

@@ -15,7 +15,7 @@
 //! - `poll`: validating, answering at once or parking a long poll; `lot`: the parked polls of
 //!   one namespace, native and Nacos alike; `parked`: one parked poll and what its client
 //!   holds; `read`: config reads and Nacos listener polls; `beat`: Nacos heartbeats;
-//!   `answer`: the encoded answers.
+//!   `answer`: the encoded answers; `route_metrics`: the request metrics of what is answered here.
 
 mod accept;
 mod answer;
@@ -27,10 +27,11 @@ mod parked;
 mod poll;
 mod read;
 mod rewind;
+mod route_metrics;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use keel_clog::Context;
@@ -74,14 +75,10 @@ pub(crate) struct Front {
     tracker: TaskTracker,
     lots: Mutex<HashMap<LotKey, mpsc::UnboundedSender<parked::Parked>>>,
     counts: Arc<ParkedCounts>,
-    poll_metrics: OnceLock<poll::Metrics>,
-    read_metrics: OnceLock<poll::Metrics>,
+    metrics: route_metrics::RouteMetrics,
     /// The Nacos API the router serves (its reads, listener polls and heartbeats are answered
     /// here too).
     nacos: keel_nacos::Nacos,
-    nacos_read_metrics: OnceLock<poll::Metrics>,
-    nacos_listen_metrics: OnceLock<poll::Metrics>,
-    nacos_beat_metrics: OnceLock<poll::Metrics>,
 }
 
 impl Front {
@@ -104,12 +101,8 @@ impl Front {
             tracker: TaskTracker::new(),
             lots: Mutex::new(HashMap::new()),
             counts,
-            poll_metrics: OnceLock::new(),
-            read_metrics: OnceLock::new(),
+            metrics: route_metrics::RouteMetrics::new(),
             nacos,
-            nacos_read_metrics: OnceLock::new(),
-            nacos_listen_metrics: OnceLock::new(),
-            nacos_beat_metrics: OnceLock::new(),
         })
     }
 

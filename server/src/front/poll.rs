@@ -13,8 +13,7 @@ use std::time::Instant;
 use axum::extract::ConnectInfo;
 use axum::http::{Extensions, StatusCode};
 use keel_clog::Context;
-use keel_config_center::{LONG_POLL_ROUTE, LongPoll, long_poll_changed, long_poll_unchanged};
-use metrics::{Counter, Histogram};
+use keel_config_center::{LongPoll, long_poll_changed, long_poll_unchanged};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -34,46 +33,7 @@ pub(super) enum Next {
     Done,
 }
 
-/// The request metrics the router's middleware would have recorded for requests answered here
-/// (most answers are 200 or 304, whose counters are kept at hand).
-pub(crate) struct Metrics {
-    method: &'static str,
-    route: &'static str,
-    ok: Counter,
-    not_modified: Counter,
-    duration: Histogram,
-}
-
-impl Metrics {
-    pub(super) fn new(method: &'static str, route: &'static str) -> Self {
-        let requests = |status: &'static str| metrics::counter!("keel_http_requests_total", "method" => method, "route" => route, "status" => status);
-        Metrics {
-            method,
-            route,
-            ok: requests("200"),
-            not_modified: requests("304"),
-            duration: metrics::histogram!("keel_http_request_duration_seconds", "method" => method, "route" => route),
-        }
-    }
-
-    pub(super) fn record(&self, status: StatusCode, started: Instant) {
-        match status {
-            StatusCode::OK => self.ok.increment(1),
-            StatusCode::NOT_MODIFIED => self.not_modified.increment(1),
-            // A refusal or a miss answered here (a Nacos 404, a bad beat): counted under its
-            // own status, as the middleware counts it.
-            other => metrics::counter!("keel_http_requests_total", "method" => self.method, "route" => self.route, "status" => other.as_str().to_owned()).increment(1),
-        }
-        self.duration.record(started.elapsed().as_secs_f64());
-    }
-}
-
 impl Front {
-    pub(super) fn metrics(&self) -> &Metrics {
-        self.poll_metrics
-            .get_or_init(|| Metrics::new("GET", LONG_POLL_ROUTE))
-    }
-
     /// Serves the long poll `head`, read from `stream`.
     pub(super) async fn long_poll(
         self: &Arc<Self>,
@@ -119,7 +79,7 @@ impl Front {
         if stream.write_all(answer.bytes(close)).await.is_err() {
             return Next::Done;
         }
-        self.metrics().record(answer.status, started);
+        self.metrics.long_poll.record(answer.status, started);
         if close {
             Next::Done
         } else {
@@ -164,8 +124,8 @@ impl Front {
     /// request read here) or ends.
     pub(super) fn resume(self: &Arc<Self>, parked: Parked, status: StatusCode) {
         let metrics = match parked.watch.kind() {
-            WatchKind::Release => self.metrics(),
-            WatchKind::Document => self.nacos_listen_metrics(),
+            WatchKind::Release => &self.metrics.long_poll,
+            WatchKind::Document => &self.metrics.nacos_listen,
         };
         metrics.record(status, parked.started);
         if parked.close {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use keel_clog::Context;
-use keel_config_center::{CONFIG_READ_ROUTE, ConfigRead, ReadAnswer};
+use keel_config_center::{ConfigRead, ReadAnswer};
 use keel_nacos::NacosReadAnswer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -17,7 +17,8 @@ use super::Front;
 use super::answer::{self, Answer};
 use super::head::{DirectHead, Kind};
 use super::parked::{Parked, Watch};
-use super::poll::{Metrics, Next};
+use super::poll::Next;
+use super::route_metrics::Metrics;
 
 impl Front {
     /// Serves the request `head` (a long poll, a read or a heartbeat), read from `stream`.
@@ -34,11 +35,6 @@ impl Front {
             Kind::NacosListen => self.nacos_listen(stream, peer, &head).await,
             Kind::NacosBeat => self.nacos_beat(stream, peer, &head).await,
         }
-    }
-
-    pub(super) fn nacos_listen_metrics(&self) -> &Metrics {
-        self.nacos_listen_metrics
-            .get_or_init(|| Metrics::new("POST", keel_nacos::NACOS_LISTENER_PATH))
     }
 
     /// A Nacos listener poll that waits. On one config (as most are) and up to date, it is
@@ -90,13 +86,8 @@ impl Front {
         }
         let close = self.closes_after(head);
         let (status, bytes) = Answer::encode_once(listen.answer(&self.center).await, close).await;
-        let metrics = self.nacos_listen_metrics();
+        let metrics = &self.metrics.nacos_listen;
         written(stream, &bytes, close, metrics, status, started).await
-    }
-
-    fn nacos_read_metrics(&self) -> &Metrics {
-        self.nacos_read_metrics
-            .get_or_init(|| Metrics::new("GET", keel_nacos::NACOS_READ_PATH))
     }
 
     /// A Nacos config read: the handler's own answer (`keel_nacos::NacosRead`), without hyper;
@@ -122,13 +113,8 @@ impl Front {
             ),
             NacosReadAnswer::Other(response) => Answer::encode_once(response, close).await,
         };
-        let metrics = self.nacos_read_metrics();
+        let metrics = &self.metrics.nacos_read;
         written(stream, &bytes, close, metrics, status, started).await
-    }
-
-    fn read_metrics(&self) -> &Metrics {
-        self.read_metrics
-            .get_or_init(|| Metrics::new("GET", CONFIG_READ_ROUTE))
     }
 
     async fn read(&self, stream: TcpStream, peer: SocketAddr, head: &DirectHead) -> Next {
@@ -148,7 +134,7 @@ impl Front {
             ReadAnswer::NotModified => (StatusCode::NOT_MODIFIED, answer::not_modified(close)),
             ReadAnswer::Other(response) => Answer::encode_once(response, close).await,
         };
-        written(stream, &bytes, close, self.read_metrics(), status, started).await
+        written(stream, &bytes, close, &self.metrics.read, status, started).await
     }
 
     /// Whether the connection ends after this answer: the client asked, or (as hyper does
